@@ -1,0 +1,122 @@
+"""Test wiring shared by every app: service detection and a live daphne server.
+
+Tests marked ``postgres``, ``redis`` or ``chromium`` need the real thing. Without it they are
+skipped on a developer's machine; with ``CSMS_REQUIRE_SERVICES=1`` (set by .ci/run) they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# A channel prefix of its own, so concurrent runs on one Redis never see each other's messages.
+os.environ.setdefault("CSMS_CHANNEL_PREFIX", f"csmstest{uuid.uuid4().hex[:8]}")
+
+ROOT = Path(__file__).resolve().parent
+REQUIRE_SERVICES = os.environ.get("CSMS_REQUIRE_SERVICES") == "1"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _missing(marker: str) -> str | None:
+    from django.conf import settings
+
+    if marker == "postgres" and not settings.DATABASE_IS_POSTGRES:
+        return "DATABASE_URL is not a PostgreSQL database"
+    if marker == "redis" and not settings.REDIS_URL:
+        return "REDIS_URL is not set"
+    if marker == "chromium" and not shutil.which(CHROMIUM):
+        return f"{CHROMIUM} is not installed"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in ("postgres", "redis", "chromium"):
+        if item.get_closest_marker(marker) is None:
+            continue
+        reason = _missing(marker)
+        if reason is None:
+            continue
+        if REQUIRE_SERVICES:
+            pytest.fail(f"CSMS_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen on {port} within {timeout}s")
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a server process that shares the test database and channel layer."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if settings.DATABASE_IS_POSTGRES:
+        user = db.get("USER") or "postgres"
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
+    env["CSMS_CHANNEL_PREFIX"] = os.environ["CSMS_CHANNEL_PREFIX"]
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def start_daphne(transactional_db: Any, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start real daphne processes on the test database; returns ``host:port``.
+
+    The test must be ``django_db(transaction=True)`` (the fixture asks for it) so that the
+    server process sees the rows the test writes, and the test sees the server's.
+    """
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(**extra_env: str) -> str:
+        port = free_port()
+        log = tmp_path / f"daphne-{port}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "csms.asgi:application"],
+            cwd=ROOT, env=server_env(**extra_env), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        procs.append((proc, log))
+        _wait_for_port(port, proc)
+        return f"127.0.0.1:{port}"
+
+    yield start
+    for proc, log in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        output = log.read_text(errors="replace")
+        if "Traceback" in output:
+            print(f"--- {log.name} ---\n{output[-5000:]}")

@@ -1,0 +1,51 @@
+"""Live events for pages and apps, sent after the database transaction commits.
+
+Services call ``publish_on_commit(group, event)``; the dashboard and notification WebSocket
+consumers join the groups and forward events to browsers. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_GROUP = "dashboard"
+
+
+def station_group(charge_point_id: str) -> str:
+    """Group of pages watching one station (group names allow ``[a-zA-Z0-9._-]``)."""
+    return "station." + "".join(c if c.isalnum() or c in "._-" else "_" for c in charge_point_id)
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def publish(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "live.event", "event": event})
+    except Exception:  # a page missing an update must never break the domain write
+        logger.exception("could not publish live event to %s", group)
+
+
+async def apublish(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, {"type": "live.event", "event": event})
+    except Exception:
+        logger.exception("could not publish live event to %s", group)
+
+
+def publish_on_commit(group: str, event: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: publish(group, event))

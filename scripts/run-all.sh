@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# daphne + Celery worker with beat, in one terminal; Ctrl-C (or either dying) stops both.
+set -u
+PY="${PY:-.venv/bin/python}"
+PORT="${PORT:-8000}"
+mkdir -p var/celery-broker/out var/celery-broker/processed
+pids=()
+stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; exit 0; }
+trap stop INT TERM EXIT
+"$PY" -m daphne -b 127.0.0.1 -p "$PORT" csms.asgi:application &
+pids+=($!)
+"$PY" -m celery -A csms worker --beat --loglevel=INFO --concurrency=2 \
+  --schedule=var/celerybeat-schedule &
+pids+=($!)
+echo "CSMS on http://127.0.0.1:$PORT/ (admin at /admin/, API at /api/v1/docs/, chargers at ws://127.0.0.1:$PORT/ocpp/<id>) — Ctrl-C stops it."
+wait -n
+stop
