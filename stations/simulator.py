@@ -404,7 +404,9 @@ class SimulatedChargePoint(ChargePoint):
         candidates = [preferred] if preferred else list(self.connectors)
         for n in candidates:
             state = self.connectors.get(n)
-            if state and state.session is None and state.operative and state.status in ("Available", "Preparing"):
+            # A reserved connector counts as free here; the caller checks the reservation's id tag.
+            if state and state.session is None and state.operative \
+                    and state.status in ("Available", "Preparing", "Reserved"):
                 return n
         return None
 
