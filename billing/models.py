@@ -3,9 +3,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+NON_NEGATIVE = MinValueValidator(Decimal("0"))
 
 
 class Tariff(models.Model):
@@ -13,13 +17,15 @@ class Tariff(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
-    price_per_kwh = models.DecimalField(_("price per kWh"), max_digits=10, decimal_places=4, default=Decimal("0"))
+    price_per_kwh = models.DecimalField(_("price per kWh"), max_digits=10, decimal_places=4, default=Decimal("0"), validators=[NON_NEGATIVE])
     price_per_minute = models.DecimalField(
-        _("price per minute of charging"), max_digits=10, decimal_places=4, default=Decimal("0")
+        _("price per minute of charging"), max_digits=10, decimal_places=4, default=Decimal("0"),
+        validators=[NON_NEGATIVE],
     )
-    session_fee = models.DecimalField(_("session fee"), max_digits=10, decimal_places=2, default=Decimal("0"))
+    session_fee = models.DecimalField(_("session fee"), max_digits=10, decimal_places=2, default=Decimal("0"), validators=[NON_NEGATIVE])
     idle_fee_per_minute = models.DecimalField(
-        _("idle fee per minute"), max_digits=10, decimal_places=4, default=Decimal("0")
+        _("idle fee per minute"), max_digits=10, decimal_places=4, default=Decimal("0"),
+        validators=[NON_NEGATIVE],
     )
     idle_grace_minutes = models.PositiveIntegerField(_("idle grace period (min)"), default=0)
     is_default = models.BooleanField(_("default tariff"), default=False)
@@ -44,7 +50,8 @@ class TariffPeriod(models.Model):
     weekdays = models.JSONField(_("weekdays"), default=list, help_text=_("0 = Monday … 6 = Sunday; empty: every day."))
     start_time = models.TimeField(_("from"))
     end_time = models.TimeField(_("until"), help_text=_("Earlier than 'from' means past midnight."))
-    price_per_kwh = models.DecimalField(_("price per kWh"), max_digits=10, decimal_places=4)
+    price_per_kwh = models.DecimalField(_("price per kWh"), max_digits=10, decimal_places=4, validators=[NON_NEGATIVE])
+    name = models.CharField(_("name"), max_length=50, blank=True, help_text=_("Shown on receipts, e.g. 'peak'."))
 
     class Meta:
         verbose_name = _("time-of-use period")
@@ -120,6 +127,7 @@ class Payment(models.Model):
     station = models.ForeignKey("stations.Station", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     connector_id = models.PositiveIntegerField(null=True, blank=True)
     id_tag = models.CharField(max_length=20, blank=True)
+    email = models.EmailField(_("e-mail for the receipt"), blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     captured_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, default="EUR")
@@ -140,3 +148,18 @@ class ProviderEvent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_unique")]
+
+
+class SessionBilling(models.Model):
+    """Billing's own per-session state: a limit stop is requested once, a receipt e-mailed once."""
+
+    transaction = models.OneToOneField(
+        "transactions.Transaction", on_delete=models.CASCADE, primary_key=True, related_name="billing"
+    )
+    limit_stop_requested_at = models.DateTimeField(null=True, blank=True)
+    limit_reason = models.CharField(max_length=32, blank=True)
+    receipt_emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("session billing state")
+        verbose_name_plural = _("session billing states")

@@ -1,50 +1,224 @@
-"""Billing services. Interface used by transactions services (implemented by the billing work):
+"""Billing services: pricing sessions, the prepaid ledger and the limits.
+
+Interface used by the other areas:
 
 - ``session_start_pricing(transaction=)``: called inside ``transaction_start``'s atomic block on a
   newly created Transaction; sets tariff, tariff_snapshot and currency (saves the row).
 - ``session_cost_update(transaction=, now=)``: called inside ``meter_values_record``'s atomic block
-  after the running figures changed; updates cost and cost_items (saves the row). Must be cheap.
-- ``ledger_credit(user_id=, amount=, kind=, reason=, created_by=)``: one balance change.
+  after the running figures changed; updates cost and cost_items (saves the row), and asks for a
+  remote stop (once, after commit) when a limit is reached. Cheap: no query at all for a tariff
+  without time-of-use periods while no limit is near.
 - ``session_settle(transaction_id=)``: called inside ``transaction_stop``'s atomic block once the
   transaction is stopped; final cost, line items, and the one ledger debit (safe on repeat).
+- ``ledger_credit(user_id=, amount=, kind=, reason=, created_by=, transaction_id=, external_ref=)``:
+  one balance change.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from django.conf import settings
+from django.db import IntegrityError
 from django.db import transaction as db_transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from billing.models import LedgerEntry
-from transactions.models import Transaction
+from billing.models import LedgerEntry, LedgerKind, Payment, PaymentKind, PaymentStatus, SessionBilling, Tariff
+from billing.pricing import Period, Pricing, TariffSpec, price_session
+from core.exceptions import InvalidInput, NotFound
+from stations.models import Station
+from transactions.models import MeterValue, Transaction
 
+logger = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+# --- Tariffs ----------------------------------------------------------------------------------
+
+def tariff_for_station(*, station: Station) -> Tariff | None:
+    """The station's tariff, else the default tariff, else None (the station's price per kWh)."""
+    if station.tariff_id is not None:
+        return station.tariff
+    return Tariff.objects.filter(is_default=True).first()
+
+
+def tariff_spec(*, station: Station, tariff: Tariff | None) -> TariffSpec:
+    """What a session at this station would be priced with, as a snapshot-able value."""
+    if tariff is None:
+        return TariffSpec(
+            name=str(_("Price per kWh")), currency=station.currency, price_per_kwh=station.price_per_kwh,
+            time_zone=station.time_zone,
+        )
+    return TariffSpec(
+        name=tariff.name,
+        currency=tariff.currency,
+        price_per_kwh=tariff.price_per_kwh,
+        price_per_minute=tariff.price_per_minute,
+        session_fee=tariff.session_fee,
+        idle_fee_per_minute=tariff.idle_fee_per_minute,
+        idle_grace_minutes=tariff.idle_grace_minutes,
+        time_zone=station.time_zone,
+        periods=tuple(
+            Period(start=p.start_time, end=p.end_time, price_per_kwh=p.price_per_kwh,
+                   weekdays=frozenset(int(d) for d in p.weekdays or ()), name=p.name)
+            for p in tariff.periods.order_by("start_time", "pk")
+        ),
+    )
+
+
+# --- Sessions ---------------------------------------------------------------------------------
 
 def session_start_pricing(*, transaction: Transaction) -> None:
+    """Copy the tariff in force onto a new session, so later tariff edits never change it.
+
+    Also ties an authorised guest payment hold (same id tag, not yet used) to the session.
+    Runs inside the caller's atomic block.
+    """
     station = transaction.station
-    transaction.currency = station.currency
-    transaction.tariff_snapshot = {"price_per_kwh": str(station.price_per_kwh), "currency": station.currency}
-    transaction.save(update_fields=["currency", "tariff_snapshot"])
-
-
-def _energy_cost(transaction: Transaction) -> Decimal:
-    price = Decimal((transaction.tariff_snapshot or {}).get("price_per_kwh", "0"))
-    return (Decimal(transaction.energy_wh) / 1000 * price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    tariff = tariff_for_station(station=station)
+    spec = tariff_spec(station=station, tariff=tariff)
+    transaction.tariff = tariff
+    transaction.tariff_snapshot = spec.snapshot()
+    transaction.currency = spec.currency
+    pricing = _price(transaction, spec, end=transaction.started_at, with_samples=False)
+    transaction.cost = pricing.total
+    transaction.cost_items = pricing.items_as_dicts()
+    transaction.save(update_fields=["tariff", "tariff_snapshot", "currency", "cost", "cost_items"])
+    SessionBilling.objects.get_or_create(transaction=transaction)
+    if transaction.user_id is None and transaction.id_tag:
+        Payment.objects.filter(
+            kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.AUTHORIZED, transaction__isnull=True,
+            id_tag=transaction.id_tag,
+        ).update(transaction=transaction, updated_at=timezone.now())
 
 
 def session_cost_update(*, transaction: Transaction, now: datetime) -> None:
-    transaction.cost = _energy_cost(transaction)
-    transaction.save(update_fields=["cost"])
+    """Keep the running cost and line items current; request a remote stop when a limit is hit.
+
+    Runs inside the caller's atomic block on every MeterValues. The stop is requested once per
+    session (a conditional update of its SessionBilling row) and sent by a Celery task after commit.
+    """
+    if transaction.stopped_at is not None:
+        return  # a late MeterValues after the stop: the settled figures stand
+    spec = TariffSpec.from_snapshot(transaction.tariff_snapshot)
+    pricing = _price(transaction, spec, end=max(now, transaction.started_at))
+    transaction.cost = pricing.total
+    transaction.cost_items = pricing.items_as_dicts()
+    transaction.save(update_fields=["cost", "cost_items"])
+    reason = _limit_reached(transaction)
+    if reason:
+        _request_limit_stop(transaction=transaction, reason=reason, now=now)
 
 
-def session_settle(*, transaction_id: int) -> None:
-    transaction = Transaction.objects.select_for_update().get(pk=transaction_id)
-    transaction.cost = _energy_cost(transaction)
-    transaction.save(update_fields=["cost"])
+def session_settle(*, transaction_id: int) -> Transaction:
+    """Final cost and line items of a stopped session, and its one ledger debit.
+
+    Locks the transaction row. Debits the driver exactly once: a repeat finds the debit and, if the
+    final figures changed since (a late, reconciled StopTransaction), books only the difference as an
+    adjustment; two racing stops are serialised by the row lock and, failing that, by the ledger's
+    unique constraint. A guest session's payment hold is captured after commit instead.
+    """
+    with db_transaction.atomic():
+        tx = Transaction.objects.select_for_update().select_related("station").get(pk=transaction_id)
+        if tx.stopped_at is None:
+            raise InvalidInput(_("The session has not stopped yet."))
+        spec = TariffSpec.from_snapshot(tx.tariff_snapshot)
+        pricing = _price(tx, spec, end=tx.stopped_at)
+        tx.cost = pricing.total
+        tx.cost_items = pricing.items_as_dicts()
+        tx.save(update_fields=["cost", "cost_items"])
+        if tx.user_id is not None:
+            _debit_session(tx)
+        else:
+            hold = Payment.objects.filter(transaction=tx, kind=PaymentKind.SESSION_HOLD).first()
+            if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
+                payment_id = hold.pk
+                db_transaction.on_commit(lambda: _enqueue("payment_capture", payment_id), robust=True)
+        SessionBilling.objects.get_or_create(transaction=tx)
+        pk = tx.pk
+        db_transaction.on_commit(lambda: _enqueue("receipt_send", pk), robust=True)
+        return tx
 
 
+def _debit_session(tx: Transaction) -> None:
+    charged = LedgerEntry.objects.filter(transaction=tx, kind__in=[LedgerKind.SESSION, LedgerKind.ADJUSTMENT, LedgerKind.REFUND]).aggregate(s=Sum("amount"))["s"]
+    if not LedgerEntry.objects.filter(transaction=tx, kind=LedgerKind.SESSION).exists():
+        try:
+            ledger_credit(
+                user_id=tx.user_id, amount=-tx.cost, kind=LedgerKind.SESSION, transaction_id=tx.pk,
+                reason=f"Session #{tx.pk}",
+            )
+        except IntegrityError:
+            # Another stop debited this session between our check and our insert: nothing to do.
+            logger.info("session %s was debited concurrently", tx.pk)
+        return
+    difference = -tx.cost - (charged or Decimal("0"))
+    if difference:
+        ledger_credit(
+            user_id=tx.user_id, amount=difference, kind=LedgerKind.ADJUSTMENT, transaction_id=tx.pk,
+            reason=f"Session #{tx.pk} re-priced",
+        )
+
+
+def _price(tx: Transaction, spec: TariffSpec, *, end: datetime, with_samples: bool = True) -> Pricing:
+    samples: list[tuple[datetime, float]] = []
+    if spec.periods and with_samples:
+        # Time of use needs the energy per period: from the register samples (one indexed query).
+        samples = list(
+            MeterValue.objects.filter(
+                transaction_id=tx.pk, measurand=ENERGY_REGISTER, phase="", suspect=False,
+            ).exclude(location__in=["Inlet", "EV"]).values_list("timestamp", "value")
+        )
+    return price_session(
+        spec, started_at=tx.started_at, end=end, meter_start_wh=tx.meter_start, energy_wh=tx.energy_wh,
+        samples=samples, idle_since=tx.idle_since,
+    )
+
+
+# --- Limits -----------------------------------------------------------------------------------
+
+def _limit_reached(tx: Transaction) -> str:
+    """Which limit the running session reached: "max_energy", "balance", "hold", or ""."""
+    max_wh = tx.station.max_energy_per_session_wh or settings.CSMS_MAX_ENERGY_PER_SESSION_WH
+    if max_wh and tx.energy_wh >= max_wh:
+        return "max_energy"
+    if tx.user_id is not None:
+        if settings.CSMS_STOP_AT_BALANCE and tx.cost > 0:
+            balance = User.objects.filter(pk=tx.user_id).values_list("balance", flat=True).first()
+            if balance is not None and tx.cost >= balance:
+                return "balance"
+        return ""
+    hold = Payment.objects.filter(
+        transaction_id=tx.pk, kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.AUTHORIZED
+    ).values_list("amount", flat=True).first()
+    if hold is not None and tx.cost >= hold:
+        return "hold"
+    return ""
+
+
+def _request_limit_stop(*, transaction: Transaction, reason: str, now: datetime) -> None:
+    state, _created = SessionBilling.objects.get_or_create(transaction=transaction)
+    claimed = SessionBilling.objects.filter(pk=state.pk, limit_stop_requested_at__isnull=True).update(
+        limit_stop_requested_at=now, limit_reason=reason
+    )
+    if claimed:
+        pk = transaction.pk
+        db_transaction.on_commit(lambda: _enqueue("session_stop_over_limit", pk, reason), robust=True)
+
+
+def _enqueue(task_name: str, *args: object) -> None:
+    from billing import tasks
+
+    getattr(tasks, task_name).delay(*args)
+
+
+# --- Ledger -----------------------------------------------------------------------------------
 
 @db_transaction.atomic
 def ledger_credit(
@@ -54,8 +228,15 @@ def ledger_credit(
     """Add one ledger entry (negative amount: a debit) and move the cached balance with it.
 
     Locks the user row, so concurrent entries serialise and the balance stays the sum of entries.
+    Raises NotFound for an unknown user, InvalidInput for an unknown kind; IntegrityError when the
+    entry would debit a session twice or reuse an external reference (the caller's idempotency).
     """
-    user = User.objects.select_for_update().get(pk=user_id)
+    if kind not in LedgerKind.values:
+        raise InvalidInput(_("Unknown ledger entry kind."), errors={"kind": [str(_("Unknown kind."))]})
+    try:
+        user = User.objects.select_for_update().get(pk=user_id)
+    except User.DoesNotExist:
+        raise NotFound(_("Unknown user.")) from None
     amount = Decimal(amount).quantize(Decimal("0.01"))
     User.objects.filter(pk=user.pk).update(balance=F("balance") + amount)
     user.refresh_from_db(fields=["balance"])

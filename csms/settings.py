@@ -228,3 +228,12 @@ CSMS_MAP_TILE_URL = env.str("CSMS_MAP_TILE_URL", default="")
 CSMS_PUBLIC_URL = env.str("CSMS_PUBLIC_URL", default="http://127.0.0.1:8000")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Billing limits: stop a session remotely once its running cost reaches the driver's balance;
+# a maximum energy per session for stations that set none (0: no limit).
+CSMS_STOP_AT_BALANCE = env.bool("CSMS_STOP_AT_BALANCE", default=True)
+CSMS_MAX_ENERGY_PER_SESSION_WH = env.int("CSMS_MAX_ENERGY_PER_SESSION_WH", default=0)
+# Guest charging by QR code: the card hold authorised before the start (the session's maximum cost).
+CSMS_GUEST_HOLD_AMOUNT = Decimal(env.str("CSMS_GUEST_HOLD_AMOUNT", default="30.00"))
+CSMS_GUEST_ID_TAG_MINUTES = env.int("CSMS_GUEST_ID_TAG_MINUTES", default=30)
+CSMS_TOPUP_MIN_AMOUNT = Decimal(env.str("CSMS_TOPUP_MIN_AMOUNT", default="5.00"))
+CSMS_TOPUP_MAX_AMOUNT = Decimal(env.str("CSMS_TOPUP_MAX_AMOUNT", default="500.00"))
