@@ -20,6 +20,7 @@ class NotificationKind(models.TextChoices):
     STATION_OFFLINE = "station_offline", _("Station offline")
     UNKNOWN_CHARGER = "unknown_charger", _("Unknown charger tried to connect")
     DAILY_SUMMARY = "daily_summary", _("Daily summary")
+    TRANSACTION_FLAGGED = "transaction_flagged", _("Session flagged for operators")
 
 
 class NotificationChannel(models.TextChoices):
@@ -39,6 +40,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
     emailed_at = models.DateTimeField(_("e-mailed"), null=True, blank=True)
+    # The channels the user's preferences asked for when it was made. The row exists even when
+    # both are off: it is what makes a job that notifies safe to run twice.
+    in_app = models.BooleanField(_("in the app"), default=True)
+    email = models.BooleanField(_("by e-mail"), default=False)
 
     class Meta:
         verbose_name = _("notification")

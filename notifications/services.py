@@ -1,25 +1,395 @@
-"""Notifications. Interface used by the other apps (implemented by the notifications work).
+"""Notifications: one row per user, kind and occasion; delivered in the app (live) and by e-mail.
 
-Domain services call these through ``transaction.on_commit`` with ids only:
+Interface used by the other apps. Domain services call these through ``transaction.on_commit``
+with ids only:
 - ``transaction_started(transaction_id=)``, ``transaction_stopped(transaction_id=)``
 - ``connector_status_changed(station_id=, connector_id=, status=)`` (connector_id 0: the charger)
 - ``unknown_charger_refused(charge_point_id=, reason=)``
+
+Every notification carries a ``dedup_key`` (unique per user and kind), so the hooks and the
+periodic jobs can run twice, or race, and still notify once. The row is written even when the
+user turned both channels off: it is the record that the occasion was handled.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string, select_template
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+
+from accounts.models import STAFF_ROLES, User
+from core.events import publish_on_commit, user_group
+from core.exceptions import InvalidInput, NotFound
+from notifications import messages
+from notifications.models import Notification, NotificationChannel, NotificationKind, NotificationPreference
+
+logger = logging.getLogger(__name__)
+
+Kind = NotificationKind
+
+FAULTED = "Faulted"
+END_OF_CHARGE_STATUSES = ("SuspendedEV", "Finishing")
+
+
+# --- Preferences ------------------------------------------------------------------------------
+
+
+def notification_channels_enabled(*, user_id: int, kind: str) -> dict[str, bool]:
+    """The user's choice for one kind on each channel; no row means on."""
+    chosen = dict(
+        NotificationPreference.objects.filter(user_id=user_id, kind=kind).values_list("channel", "enabled")
+    )
+    return {channel: chosen.get(channel, True) for channel in NotificationChannel.values}
+
+
+@dataclass(frozen=True)
+class PreferenceChange:
+    kind: str
+    channel: str
+    enabled: bool
+
+
+@transaction.atomic
+def notification_preferences_update(*, user: User, changes: Iterable[PreferenceChange]) -> None:
+    """Set the user's choices. Kinds the user's role does not receive are refused (InvalidInput)."""
+    allowed = set(messages.kinds_for_role(user.role))
+    for change in changes:
+        if change.kind not in allowed:
+            raise InvalidInput(errors={"kind": [f"unknown kind {change.kind!r}"]})
+        if change.channel not in NotificationChannel.values:
+            raise InvalidInput(errors={"channel": [f"unknown channel {change.channel!r}"]})
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=change.kind, channel=change.channel, defaults={"enabled": change.enabled}
+        )
+
+
+# --- Sending ----------------------------------------------------------------------------------
+
+
+def _language(user: User) -> str:
+    languages = {code for code, _name in settings.LANGUAGES}
+    return user.language if user.language in languages else settings.LANGUAGE_CODE
+
+
+def _render(text: Any, params: Mapping[str, Any]) -> str:
+    rendered = str(text)
+    try:
+        return rendered % params if params else rendered
+    except (KeyError, ValueError, TypeError):  # a translator's typo must not lose the notification
+        logger.exception("bad notification text %r", rendered)
+        return str(text)
+
+
+def notification_payload(notification: Notification) -> dict[str, Any]:
+    """The JSON shape of a notification, for the API and the live push."""
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "data": notification.data,
+        "created_at": notification.created_at.isoformat().replace("+00:00", "Z"),
+        "read_at": notification.read_at.isoformat().replace("+00:00", "Z") if notification.read_at else None,
+    }
+
+
+def notification_send(
+    *,
+    user: User,
+    kind: str,
+    dedup_key: str,
+    params: Mapping[str, Any] | None = None,
+    title: Any = None,
+    body: Any = None,
+    data: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Notify one user once per (kind, dedup_key), in the user's language, on the chosen channels.
+
+    Returns the new notification, or None when it was already sent (a repeat changes nothing)
+    or the user is inactive. The live push and the e-mail task leave after commit.
+    """
+    if not user.is_active:
+        return None
+    params = dict(params or {})
+    default_title, default_body = messages.TEXTS[kind]
+    channels = notification_channels_enabled(user_id=user.pk, kind=kind)
+    with translation.override(_language(user)):
+        rendered_title = _render(title or default_title, params)[:200]
+        rendered_body = _render(body or default_body, params)
+    try:
+        # A savepoint, so a duplicate (a job run twice, two racing hooks) rolls back only itself.
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                user=user,
+                kind=kind,
+                dedup_key=dedup_key[:200],
+                title=rendered_title,
+                body=rendered_body,
+                data={**{k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}, **(data or {})},
+                created_at=now or timezone.now(),
+                in_app=channels[NotificationChannel.IN_APP],
+                email=channels[NotificationChannel.EMAIL] and bool(user.email),
+            )
+    except IntegrityError:
+        return None
+    if notification.in_app:
+        unread = Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+        publish_on_commit(
+            user_group(user.pk),
+            {"type": "notification", "notification": notification_payload(notification), "unread": unread},
+        )
+    if notification.email:
+        transaction.on_commit(lambda: _enqueue_email(notification.pk))
+    return notification
+
+
+def _enqueue_email(notification_id: int) -> None:
+    from notifications.tasks import notification_email_send
+
+    try:
+        notification_email_send.delay(notification_id)
+    except Exception:  # broker down: the retry job sends it later; the domain write stands
+        logger.exception("could not enqueue e-mail for notification %s", notification_id)
+
+
+def operators() -> QuerySet[User]:
+    return User.objects.filter(role__in=STAFF_ROLES, is_active=True).order_by("pk")
+
+
+def notification_send_to_operators(
+    *, kind: str, dedup_key: str, params: Mapping[str, Any] | None = None, title: Any = None,
+    body: Any = None, data: Mapping[str, Any] | None = None, now: datetime | None = None,
+) -> list[Notification]:
+    """Notify every active admin and super admin (once each per kind and dedup_key)."""
+    sent = []
+    for user in operators():
+        notification = notification_send(
+            user=user, kind=kind, dedup_key=dedup_key, params=params, title=title, body=body, data=data, now=now
+        )
+        if notification is not None:
+            sent.append(notification)
+    return sent
+
+
+@transaction.atomic
+def notification_email_deliver(*, notification_id: int, now: datetime | None = None) -> bool:
+    """Send a notification's e-mail once. Locks the row; a repeat (or a lost race) sends nothing.
+
+    Returns True when this call sent it. SMTP errors propagate (the task retries them) and roll
+    back, so ``emailed_at`` is only set for a mail the server accepted.
+    """
+    try:
+        notification = Notification.objects.select_for_update().select_related("user").get(pk=notification_id)
+    except Notification.DoesNotExist:
+        return False
+    user = notification.user
+    if notification.emailed_at is not None or not notification.email or not user.email or not user.is_active:
+        return False
+    context = {
+        "notification": notification,
+        "user": user,
+        "data": notification.data,
+        "public_url": settings.CSMS_PUBLIC_URL.rstrip("/"),
+    }
+    with translation.override(_language(user)):
+        text = select_template(
+            [f"notifications/email/{notification.kind}.txt", "notifications/email/default.txt"]
+        ).render(context)
+        html = select_template(
+            [f"notifications/email/{notification.kind}.html", "notifications/email/default.html"]
+        ).render(context)
+        message = EmailMultiAlternatives(
+            subject=notification.title, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email]
+        )
+        message.attach_alternative(html, "text/html")
+        message.send()
+    notification.emailed_at = now or timezone.now()
+    notification.save(update_fields=["emailed_at"])
+    return True
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notification_mark_read(*, user: User, notification_id: int, now: datetime | None = None) -> Notification:
+    """Mark one of the user's notifications read (a repeat keeps the first time). NotFound otherwise."""
+    try:
+        notification = Notification.objects.select_for_update().get(pk=notification_id, user=user, in_app=True)
+    except Notification.DoesNotExist:
+        raise NotFound() from None
+    if notification.read_at is None:
+        notification.read_at = now or timezone.now()
+        notification.save(update_fields=["read_at"])
+        _publish_read(user=user, ids=[notification.pk])
+    return notification
+
+
+@transaction.atomic
+def notification_mark_all_read(*, user: User, now: datetime | None = None) -> int:
+    """Mark every unread in-app notification of the user read; returns how many changed."""
+    unread = Notification.objects.filter(user=user, in_app=True, read_at__isnull=True)
+    ids = list(unread.values_list("pk", flat=True))
+    count = unread.update(read_at=now or timezone.now())
+    if count:
+        _publish_read(user=user, ids=ids)
+    return count
+
+
+def _publish_read(*, user: User, ids: list[int]) -> None:
+    publish_on_commit(user_group(user.pk), {"type": "notification.read", "ids": ids, "unread": (
+        Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+    )})
+
+
+# --- Hooks called by the other apps (after commit, with ids) ------------------------------------
+
+
+def _energy_kwh(energy_wh: int) -> str:
+    return f"{Decimal(energy_wh) / 1000:.3f}"
+
+
+def transaction_params(tx: Any) -> dict[str, Any]:
+    """The parameters every session notification shows."""
+    return {
+        "transaction_id": tx.pk,
+        "station": str(tx.station),
+        "charge_point_id": tx.station.charge_point_id,
+        "connector": tx.connector.connector_id,
+        "energy_kwh": _energy_kwh(tx.energy_wh),
+        "cost": f"{tx.cost:.2f}",
+        "currency": tx.currency,
+    }
+
+
+def _load_transaction(transaction_id: int) -> Any:
+    from transactions.models import Transaction
+
+    return (
+        Transaction.objects.select_related("station", "connector", "user").filter(pk=transaction_id).first()
+    )
+
 
 def transaction_started(*, transaction_id: int) -> None:
-    pass
+    """Charging started: tell the driver."""
+    tx = _load_transaction(transaction_id)
+    if tx is None or tx.user is None:
+        return
+    with transaction.atomic():
+        notification_send(user=tx.user, kind=Kind.CHARGING_STARTED, dedup_key=str(tx.pk), params=transaction_params(tx))
 
 
 def transaction_stopped(*, transaction_id: int) -> None:
-    pass
+    """The session ended (StopTransaction, or a late one after an inferred stop).
+
+    Records the end of charge when nothing detected it earlier, then tells the driver: charging
+    finished, the receipt (billing settled it inside the stop), and low balance if it is.
+    """
+    from transactions.models import Transaction
+
+    tx = _load_transaction(transaction_id)
+    if tx is None or tx.stopped_at is None:
+        return
+    with transaction.atomic():
+        Transaction.objects.filter(pk=tx.pk, end_of_charge_at__isnull=True).update(end_of_charge_at=tx.stopped_at)
+        if tx.user is None:
+            return
+        params = transaction_params(tx)
+        notification_send(user=tx.user, kind=Kind.CHARGING_FINISHED, dedup_key=str(tx.pk), params=params)
+        notification_send(
+            user=tx.user, kind=Kind.RECEIPT, dedup_key=str(tx.pk), params=params,
+            data={
+                "line_items": tx.cost_items,
+                "started_at": tx.started_at.isoformat(),
+                "stopped_at": tx.stopped_at.isoformat(),
+                "meter_start": tx.meter_start,
+                "meter_stop": tx.meter_stop,
+                "id_tag": tx.id_tag,
+            },
+        )
+        balance_check(user_id=tx.user.pk, dedup_key=f"tx:{tx.pk}")
+
+
+def balance_check(*, user_id: int, dedup_key: str) -> Notification | None:
+    """Low balance: under ``CSMS_LOW_BALANCE_THRESHOLD`` (in the user's currency)."""
+    user = User.objects.get(pk=user_id)
+    if user.balance >= settings.CSMS_LOW_BALANCE_THRESHOLD:
+        return None
+    return notification_send(
+        user=user, kind=Kind.LOW_BALANCE, dedup_key=dedup_key,
+        params={"balance": f"{user.balance:.2f}", "currency": user.currency},
+    )
 
 
 def connector_status_changed(*, station_id: int, connector_id: int, status: str) -> None:
-    pass
+    """A StatusNotification was stored.
+
+    - Faulted (charger or a connector): ``Station.faulted_since`` is set once per fault and the
+      operators are told; it is cleared when neither the charger nor any connector is faulted.
+    - SuspendedEV/Finishing during a session: the end of charge is detected now (the
+      end-of-charge job notifies after the station's delay, and stops/unlocks if set).
+    """
+    from stations.models import Connector, Station
+    from transactions.models import Transaction
+
+    now = timezone.now()
+    with transaction.atomic():
+        station = Station.objects.select_for_update().filter(pk=station_id).first()
+        if station is None:
+            return
+        faulted = station.charger_status == FAULTED or Connector.objects.filter(
+            station=station, connector_id__gt=0, status=FAULTED
+        ).exists()
+        if faulted and station.faulted_since is None:
+            station.faulted_since = now
+            station.save(update_fields=["faulted_since"])
+        elif not faulted and station.faulted_since is not None:
+            station.faulted_since = None
+            station.save(update_fields=["faulted_since"])
+        if status == FAULTED and station.faulted_since is not None:
+            connector = Connector.objects.filter(station=station, connector_id=connector_id).first()
+            error_code = station.charger_error_code if connector_id == 0 or connector is None else connector.error_code
+            notification_send_to_operators(
+                kind=Kind.STATION_FAULTED,
+                dedup_key=f"{station.pk}:{station.faulted_since.isoformat()}:{connector_id}",
+                params={
+                    "station": str(station), "charge_point_id": station.charge_point_id,
+                    "connector": connector_id, "error_code": error_code or "",
+                },
+            )
+        if connector_id > 0:
+            open_sessions = Transaction.objects.filter(
+                station=station, connector__connector_id=connector_id, stopped_at__isnull=True,
+            )
+            if status in END_OF_CHARGE_STATUSES:
+                # SuspendedEV before the first Wh is a car not ready yet, not a full one.
+                started = open_sessions.filter(end_of_charge_at__isnull=True)
+                if status == "SuspendedEV":
+                    started = started.filter(energy_wh__gt=0)
+                started.update(end_of_charge_at=now)
+            elif status == "Charging":
+                # The car draws power again: an end of charge detected earlier is void.
+                open_sessions.filter(end_of_charge_at__isnull=False).update(end_of_charge_at=None)
 
 
 def unknown_charger_refused(*, charge_point_id: str, reason: str) -> None:
-    pass
+    """An unknown charger tried to connect: operators hear of each id at most once an hour."""
+    now = timezone.now()
+    with transaction.atomic():
+        notification_send_to_operators(
+            kind=Kind.UNKNOWN_CHARGER,
+            dedup_key=f"{charge_point_id}:{now:%Y%m%d%H}",
+            params={"charge_point_id": charge_point_id, "reason": reason},
+        )
