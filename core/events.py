@@ -7,6 +7,9 @@ consumers join the groups and forward events to browsers. Nothing here decides a
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -27,7 +30,27 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+_deferred = threading.local()
+
+
+@contextmanager
+def publish_deferred(sink: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
+    """Within this block (on this thread), ``publish`` appends ``(group, event)`` to ``sink``
+    instead of sending. The OCPP consumer's group committer uses it so that a batch's on-commit
+    events leave from the event loop afterwards, not one blocking round trip each on the DB thread."""
+    previous = getattr(_deferred, "sink", None)
+    _deferred.sink = sink
+    try:
+        yield
+    finally:
+        _deferred.sink = previous
+
+
 def publish(group: str, event: dict[str, Any]) -> None:
+    sink = getattr(_deferred, "sink", None)
+    if sink is not None:
+        sink.append((group, event))
+        return
     layer = get_channel_layer()
     if layer is None:
         return

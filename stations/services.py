@@ -1,0 +1,444 @@
+"""Station services: handshake decisions, presence, boot, heartbeat, status, message log.
+
+Called by the OCPP consumer (through ``database_sync_to_async`` or the group committer), by tasks
+and by the admin. Each owns its ``transaction.atomic``; ``now`` is always a parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+
+from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
+from stations.models import (
+    CHARGE_POINT_ID_PATTERN,
+    Connector,
+    OcppMessage,
+    RefusedConnection,
+    RegistrationStatus,
+    Station,
+)
+
+logger = logging.getLogger(__name__)
+
+_CHARGE_POINT_ID_RE = re.compile(CHARGE_POINT_ID_PATTERN)
+
+UNKNOWN_ACCEPT = "accept"
+UNKNOWN_PENDING = "pending"
+UNKNOWN_REJECT = "reject"
+
+
+def charge_point_id_is_valid(charge_point_id: str) -> bool:
+    return bool(_CHARGE_POINT_ID_RE.match(charge_point_id)) and "\n" not in charge_point_id
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+def station_event(station: Station, *, connectors: list[Connector] | None = None) -> dict[str, Any]:
+    if connectors is None:
+        connectors = list(Connector.objects.filter(station=station, connector_id__gt=0))
+    return {
+        "type": "station",
+        "charge_point_id": station.charge_point_id,
+        "status": station.compute_status(connectors),
+        "connected": station.connected,
+    }
+
+
+def _publish_station(station: Station, event: dict[str, Any]) -> None:
+    publish_on_commit(DASHBOARD_GROUP, event)
+    publish_on_commit(station_group(station.charge_point_id), event)
+
+
+# --- Handshake and presence -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    """What the consumer does with a handshake.
+
+    ``refused``: a reason (close before accept) or "". ``replaced_channel``: the channel of an older
+    consumer holding the same id (tell it to close). ``ready``: the station may receive calls at
+    once (Accepted and booted before; chargers do not always boot again on reconnect).
+    """
+
+    refused: str = ""
+    station_id: int | None = None
+    replaced_channel: str = ""
+    ready: bool = False
+    created: bool = False
+
+
+def refused_connection_record(
+    *, charge_point_id: str, remote_address: str, reason: str, unknown: bool, now: datetime
+) -> RefusedConnection:
+    """Record (and log) a refused handshake; unknown ids also notify operators after commit."""
+    from notifications import services as notifications
+
+    logger.warning("refused OCPP connection %r from %s: %s", charge_point_id, remote_address or "?", reason)
+    refused = RefusedConnection.objects.create(
+        charge_point_id=charge_point_id[:200], remote_address=remote_address[:64], reason=reason[:200],
+        created_at=now,
+    )
+    if unknown:
+        transaction.on_commit(
+            lambda: notifications.unknown_charger_refused(charge_point_id=charge_point_id, reason=reason)
+        )
+    return refused
+
+
+@transaction.atomic
+def station_connect(
+    *,
+    charge_point_id: str,
+    password: str | None,
+    remote_address: str,
+    channel_name: str,
+    server_id: str,
+    now: datetime,
+    unknown_policy: str | None = None,
+) -> ConnectResult:
+    """Decide a handshake and, when accepted, record presence. Locks the station row.
+
+    Refusals (bad id, unknown id under ``reject``, missing or wrong Basic-auth password) are
+    recorded as ``RefusedConnection`` rows. Unknown ids under ``accept``/``pending`` create the
+    station (Accepted/Pending). A station already connected elsewhere is taken over: the result
+    names the old channel so the caller can close it.
+    """
+    policy = (unknown_policy or settings.CSMS_UNKNOWN_CHARGE_POINTS).lower()
+
+    def refuse(reason: str, unknown: bool = False) -> ConnectResult:
+        refused_connection_record(
+            charge_point_id=charge_point_id, remote_address=remote_address, reason=reason, unknown=unknown, now=now
+        )
+        return ConnectResult(refused=reason)
+
+    if not charge_point_id_is_valid(charge_point_id):
+        return refuse("invalid charge point id")
+
+    station = Station.objects.select_for_update().filter(charge_point_id=charge_point_id).first()
+    created = False
+    if station is None:
+        if policy not in (UNKNOWN_ACCEPT, UNKNOWN_PENDING):
+            return refuse("unknown charge point", unknown=True)
+        station, created = Station.objects.get_or_create(
+            charge_point_id=charge_point_id,
+            defaults={
+                "registration_status": (
+                    RegistrationStatus.ACCEPTED if policy == UNKNOWN_ACCEPT else RegistrationStatus.PENDING
+                ),
+                "heartbeat_interval": settings.CSMS_DEFAULT_HEARTBEAT_INTERVAL,
+                "created_at": now,
+            },
+        )
+        if not created:  # a concurrent handshake created it a moment ago
+            station = Station.objects.select_for_update().get(pk=station.pk)
+
+    if station.password_hash:
+        if password is None:
+            return refuse("missing Basic-auth password")
+        if not station.check_password(password):
+            return refuse("wrong Basic-auth password")
+
+    replaced = station.channel_name if station.channel_name and station.channel_name != channel_name else ""
+    station.connected = True
+    station.channel_name = channel_name
+    station.server_id = server_id
+    station.connected_at = now
+    station.remote_address = remote_address[:64]
+    station.save(update_fields=["connected", "channel_name", "server_id", "connected_at", "remote_address"])
+    ready = station.registration_status == RegistrationStatus.ACCEPTED and station.last_boot_at is not None
+    _publish_station(station, station_event(station))
+    return ConnectResult(
+        station_id=station.pk, replaced_channel=replaced, ready=ready, created=created
+    )
+
+
+@transaction.atomic
+def station_disconnect(*, station_id: int, channel_name: str, now: datetime) -> bool:
+    """Clear presence, but only if ``channel_name`` still holds the station (a newer connection
+    may have replaced it). Returns whether anything changed."""
+    changed = Station.objects.filter(pk=station_id, channel_name=channel_name).update(
+        connected=False, channel_name="", server_id="", disconnected_at=now
+    )
+    if changed:
+        station = Station.objects.get(pk=station_id)
+        _publish_station(station, station_event(station))
+    return bool(changed)
+
+
+@transaction.atomic
+def station_presence_cleanup(*, server_ids_alive: Collection[str], server_id_prefix: str = "", now: datetime) -> int:
+    """Clear presence records held by server processes that no longer run.
+
+    Rows whose ``server_id`` starts with ``server_id_prefix`` (e.g. this host's) and is not in
+    ``server_ids_alive`` are marked disconnected. Called at a process's first connection; rows of
+    other hosts are left to ``station_mark_offline_stale``.
+    """
+    stale = Station.objects.filter(server_id__startswith=server_id_prefix).exclude(server_id="")
+    if server_ids_alive:
+        stale = stale.exclude(server_id__in=list(server_ids_alive))
+    ids = list(stale.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    count = Station.objects.filter(pk__in=ids).update(
+        connected=False, channel_name="", server_id="", disconnected_at=now
+    )
+    logger.info("cleared %d stale presence records", count)
+    return count
+
+
+@transaction.atomic
+def station_mark_offline_stale(*, now: datetime) -> int:
+    """Mark stations offline whose last message is older than three heartbeat intervals.
+
+    Closes nothing (a consumer still holding such a socket sets ``connected`` again with its next
+    message, see ``station_last_seen_bulk``). Returns the number of stations marked.
+    """
+    stale = Station.objects.filter(connected=True).filter(
+        Q(last_heartbeat__isnull=True, connected_at__lt=now - timedelta(seconds=180))
+        | Q(last_heartbeat__lt=now - F("heartbeat_interval") * timedelta(seconds=3))
+    )
+    stations = list(stale.select_for_update(skip_locked=True))
+    for station in stations:
+        station.connected = False
+        station.disconnected_at = now
+        station.save(update_fields=["connected", "disconnected_at"])
+        _publish_station(station, station_event(station))
+    return len(stations)
+
+
+# --- Boot, heartbeat, status ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BootResult:
+    status: str
+    interval: int
+
+
+_BOOT_FIELDS = {
+    "charge_point_vendor": "vendor",
+    "charge_point_model": "model",
+    "charge_point_serial_number": "serial_number",
+    "firmware_version": "firmware_version",
+    "iccid": "iccid",
+    "imsi": "imsi",
+    "meter_type": "meter_type",
+    "meter_serial_number": "meter_serial_number",
+}
+
+
+@transaction.atomic
+def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datetime) -> BootResult:
+    """A BootNotification: store what the charger says about itself; answer by registration.
+
+    Accepted stations get ``interval`` = their heartbeat interval; Pending ones (unknown chargers
+    under the ``pending`` policy, until an operator accepts) the same interval so they retry;
+    Rejected ones are told so. ``details`` has the snake_case BootNotification fields.
+    """
+    station = Station.objects.select_for_update().get(charge_point_id=charge_point_id)
+    fields = ["last_heartbeat", "ocpp_version"]
+    for key, attr in _BOOT_FIELDS.items():
+        value = details.get(key)
+        if value is not None and getattr(station, attr) != value:
+            setattr(station, attr, str(value)[:50])
+            fields.append(attr)
+    station.ocpp_version = "1.6"
+    station.last_heartbeat = now
+    if station.registration_status == RegistrationStatus.ACCEPTED:
+        station.last_boot_at = now
+        fields.append("last_boot_at")
+    station.save(update_fields=fields)
+    _publish_station(station, station_event(station))
+    return BootResult(status=str(station.registration_status), interval=station.heartbeat_interval)
+
+
+@transaction.atomic
+def station_heartbeat(*, charge_point_id: str, now: datetime) -> None:
+    """Record that the charger is alive (one UPDATE, no lock)."""
+    Station.objects.filter(charge_point_id=charge_point_id).update(last_heartbeat=now, connected=True)
+
+
+def station_last_seen_bulk(*, seen: Mapping[int, tuple[datetime, str]]) -> int:
+    """Write many stations' last-seen times at once: ``{station_id: (time, channel_name)}``.
+
+    Only rows still held by that channel are touched; they are connected again if the offline job
+    had marked them offline in the meantime. One statement for the whole batch.
+    """
+    if not seen:
+        return 0
+    rows = [(pk, when, channel) for pk, (when, channel) in seen.items()]
+    table = Station._meta.db_table
+    if connection.vendor == "postgresql":
+        values = ",".join(["(%s::bigint, %s::timestamptz, %s::text)"] * len(rows))
+        params: list[Any] = [p for row in rows for p in row]
+        sql = (
+            f'UPDATE "{table}" AS s SET last_heartbeat = GREATEST(COALESCE(s.last_heartbeat, v.t), v.t), '
+            f"connected = TRUE FROM (VALUES {values}) AS v(id, t, ch) WHERE s.id = v.id AND s.channel_name = v.ch"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    count = 0
+    for pk, when, channel in rows:
+        count += Station.objects.filter(pk=pk, channel_name=channel).update(last_heartbeat=when, connected=True)
+    return count
+
+
+def _connector_event(station: Station, connector_id: int, status: str, error_code: str) -> dict[str, Any]:
+    return {
+        "type": "connector",
+        "charge_point_id": station.charge_point_id,
+        "connector_id": connector_id,
+        "status": status,
+        "error_code": error_code,
+    }
+
+
+@transaction.atomic
+def connector_status_update(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    timestamp: datetime | None,
+    now: datetime,
+    info: str = "",
+    vendor_id: str = "",
+    vendor_error_code: str = "",
+) -> bool:
+    """A StatusNotification. Connector 0 is the whole charger (``Station.charger_status``);
+    connectors 1..n come into being here. A notification older than the stored status (an
+    offline queue delivered late) is kept out. Returns whether the status changed."""
+    from notifications import services as notifications
+
+    station = Station.objects.select_for_update().get(charge_point_id=charge_point_id)
+    at = timestamp or now
+    changed: bool
+    if connector_id == 0:
+        changed = station.charger_status != status
+        station.charger_status = status
+        station.charger_error_code = error_code
+        fields = ["charger_status", "charger_error_code"]
+        if status == "Faulted" and station.faulted_since is None:
+            station.faulted_since = at
+            fields.append("faulted_since")
+        elif status != "Faulted" and station.faulted_since is not None:
+            station.faulted_since = None
+            fields.append("faulted_since")
+        station.save(update_fields=fields)
+    else:
+        connector, created = Connector.objects.select_for_update().get_or_create(
+            station=station, connector_id=connector_id,
+            defaults={"status": status, "error_code": error_code, "status_at": at, "info": info[:50],
+                      "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50]},
+        )
+        if created:
+            changed = True
+        elif connector.status_at is not None and at < connector.status_at:
+            return False
+        else:
+            changed = connector.status != status or connector.error_code != error_code
+            connector.status = status
+            connector.error_code = error_code
+            connector.info = info[:50]
+            connector.vendor_id = vendor_id[:255]
+            connector.vendor_error_code = vendor_error_code[:50]
+            connector.status_at = at
+            connector.save(update_fields=["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"])
+    if changed:
+        event = _connector_event(station, connector_id, status, error_code)
+        _publish_station(station, event)
+        _publish_station(station, station_event(station))
+        station_pk = station.pk
+        transaction.on_commit(
+            lambda: notifications.connector_status_changed(
+                station_id=station_pk, connector_id=connector_id, status=status
+            )
+        )
+    return changed
+
+
+@transaction.atomic
+def station_diagnostics_status(*, charge_point_id: str, status: str, now: datetime) -> None:
+    """A DiagnosticsStatusNotification (also shown on the latest diagnostics file, if any)."""
+    from stations.models import DiagnosticsFile
+
+    Station.objects.filter(charge_point_id=charge_point_id).update(diagnostics_status=status)
+    latest = DiagnosticsFile.objects.filter(station__charge_point_id=charge_point_id).order_by("-created_at").first()
+    if latest is not None:
+        latest.status = status
+        latest.save(update_fields=["status"])
+
+
+@transaction.atomic
+def station_firmware_status(*, charge_point_id: str, status: str, now: datetime) -> None:
+    """A FirmwareStatusNotification."""
+    Station.objects.filter(charge_point_id=charge_point_id).update(firmware_status=status)
+
+
+def station_data_transfer(*, charge_point_id: str, vendor_id: str, message_id: str, data: Any) -> str:
+    """A DataTransfer from a charger. No vendor extension is known: ``UnknownVendorId``."""
+    logger.info("DataTransfer from %s: vendor %r message %r", charge_point_id, vendor_id, message_id)
+    return "UnknownVendorId"
+
+
+# --- Registration by operators --------------------------------------------------------------
+
+
+@transaction.atomic
+def station_registration_set(*, station_id: int, status: str) -> Station:
+    """Accept (or reject) a charger, e.g. one that connected while unknown under ``pending``.
+    The charger is told at its next BootNotification."""
+    station = Station.objects.select_for_update().get(pk=station_id)
+    station.registration_status = RegistrationStatus(status)
+    station.save(update_fields=["registration_status"])
+    return station
+
+
+# --- Message log ----------------------------------------------------------------------------
+
+
+def ocpp_messages_record(*, messages: Iterable[OcppMessage]) -> int:
+    """Insert log rows in one statement (the consumer batches them)."""
+    rows = list(messages)
+    if rows:
+        OcppMessage.objects.bulk_create(rows)
+    return len(rows)
+
+
+def message_log_purge(*, now: datetime, retention_days: int | None = None, max_per_station: int | None = None) -> int:
+    """Delete log rows older than the retention, and beyond the newest ``max_per_station`` per station."""
+    days = settings.CSMS_MESSAGE_LOG_RETENTION_DAYS if retention_days is None else retention_days
+    keep = settings.CSMS_MESSAGE_LOG_MAX_PER_STATION if max_per_station is None else max_per_station
+    deleted, _ = OcppMessage.objects.filter(created_at__lt=now - timedelta(days=days)).delete()
+    if keep and connection.vendor == "postgresql":
+        table = OcppMessage._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'DELETE FROM "{table}" WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER '
+                f'(PARTITION BY charge_point_id ORDER BY created_at DESC, id DESC) AS n FROM "{table}") AS r '
+                f"WHERE r.n > %s)",
+                [keep],
+            )
+            deleted += cursor.rowcount
+    elif keep:
+        for cp_id in OcppMessage.objects.values_list("charge_point_id", flat=True).distinct():
+            ids = list(
+                OcppMessage.objects.filter(charge_point_id=cp_id).order_by("-created_at", "-id")
+                .values_list("id", flat=True)[keep:]
+            )
+            if ids:
+                deleted += OcppMessage.objects.filter(id__in=ids).delete()[0]
+    return deleted

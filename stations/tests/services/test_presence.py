@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+import pytest
+
+from stations.models import Station
+from stations.services import (
+    station_disconnect,
+    station_last_seen_bulk,
+    station_mark_offline_stale,
+    station_presence_cleanup,
+)
+from stations.tests.factories import StationFactory
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=dt_timezone.utc)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+def present(cp_id: str, channel: str, server: str = "h:1:a", seen: datetime = T0, interval: int = 60) -> Station:
+    return StationFactory(
+        charge_point_id=cp_id, connected=True, channel_name=channel, server_id=server, connected_at=seen,
+        last_heartbeat=seen, last_boot_at=seen, heartbeat_interval=interval,
+    )
+
+
+def test_disconnect_clears_presence_of_its_own_channel() -> None:
+    station = present("CP-1", "chan.a")
+    assert station_disconnect(station_id=station.pk, channel_name="chan.a", now=T0)
+    station.refresh_from_db()
+    assert not station.connected and station.channel_name == "" and station.server_id == ""
+    assert station.disconnected_at == T0
+
+
+def test_disconnect_of_a_replaced_connection_changes_nothing() -> None:
+    station = present("CP-1", "chan.new")
+    assert not station_disconnect(station_id=station.pk, channel_name="chan.old", now=T0)
+    station.refresh_from_db()
+    assert station.connected and station.channel_name == "chan.new"
+
+
+def test_cleanup_clears_rows_of_dead_servers_only() -> None:
+    present("CP-DEAD", "c1", server="host:111:x")
+    present("CP-ALIVE", "c2", server="host:222:y")
+    present("CP-OTHER-HOST", "c3", server="other:333:z")
+    assert station_presence_cleanup(server_ids_alive={"host:222:y"}, server_id_prefix="host:", now=T0) == 1
+    states = dict(Station.objects.values_list("charge_point_id", "connected"))
+    assert states == {"CP-DEAD": False, "CP-ALIVE": True, "CP-OTHER-HOST": True}
+
+
+def test_mark_offline_stale_after_three_heartbeat_intervals() -> None:
+    present("CP-OLD", "c1", seen=T0 - timedelta(seconds=181))
+    present("CP-FRESH", "c2", seen=T0 - timedelta(seconds=179))
+    present("CP-SLOW", "c3", seen=T0 - timedelta(seconds=400), interval=300)
+    assert station_mark_offline_stale(now=T0) == 1
+    states = dict(Station.objects.values_list("charge_point_id", "connected"))
+    assert states == {"CP-OLD": False, "CP-FRESH": True, "CP-SLOW": True}
+    # It closes nothing: the channel stays, so the consumer still holding it can be reached.
+    assert Station.objects.get(charge_point_id="CP-OLD").channel_name == "c1"
+
+
+def test_last_seen_bulk_writes_many_rows_and_reconnects_only_the_holder() -> None:
+    a = present("CP-A", "ca", seen=T0)
+    b = present("CP-B", "cb", seen=T0)
+    Station.objects.filter(pk=a.pk).update(connected=False)
+    later = T0 + timedelta(minutes=5)
+    count = station_last_seen_bulk(seen={a.pk: (later, "ca"), b.pk: (later, "not-b")})
+    assert count == 1
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.connected and a.last_heartbeat == later
+    assert b.last_heartbeat == T0
+
+
+def test_last_seen_never_goes_back() -> None:
+    a = present("CP-A", "ca", seen=T0)
+    station_last_seen_bulk(seen={a.pk: (T0 - timedelta(minutes=1), "ca")})
+    a.refresh_from_db()
+    assert a.last_heartbeat == T0

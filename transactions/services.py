@@ -1,0 +1,406 @@
+"""Charging sessions: start, meter values, stop. Resends from chargers are absorbed here.
+
+Chargers queue messages while offline and resend what was not answered; every function here is
+keyed on what the charger repeats (see each docstring), so a resend changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import Any
+
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from accounts.authorization import IdTagInfo, id_tag_authorize
+from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
+from stations.models import Connector, Station
+from transactions.models import MeterValue, Transaction
+
+logger = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
+SOC = "SoC"
+
+# Unit normalisation: kilo-units to base units; ``unit`` stored is the base unit.
+_UNIT_SCALE = {"kWh": ("Wh", 1000.0), "kW": ("W", 1000.0), "kvarh": ("varh", 1000.0),
+               "kvar": ("var", 1000.0), "kVA": ("VA", 1000.0)}
+_DEFAULT_UNITS = {
+    "Energy.Active.Export.Register": "Wh", "Energy.Active.Import.Register": "Wh",
+    "Energy.Reactive.Export.Register": "varh", "Energy.Reactive.Import.Register": "varh",
+    "Energy.Active.Export.Interval": "Wh", "Energy.Active.Import.Interval": "Wh",
+    "Energy.Reactive.Export.Interval": "varh", "Energy.Reactive.Import.Interval": "varh",
+    "Power.Active.Export": "W", "Power.Active.Import": "W", "Power.Offered": "W",
+    "Power.Reactive.Export": "var", "Power.Reactive.Import": "var",
+    "Current.Export": "A", "Current.Import": "A", "Current.Offered": "A", "Voltage": "V",
+    "Frequency": "", "Power.Factor": "", "RPM": "", "SoC": "Percent", "Temperature": "Celsius",
+}
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+def transaction_event(tx: Transaction, connector_number: int) -> dict[str, Any]:
+    return {
+        "type": "transaction",
+        "id": tx.pk,
+        "charge_point_id": tx.station.charge_point_id,
+        "connector_id": connector_number,
+        "energy_wh": tx.energy_wh,
+        "power_w": tx.power_w,
+        "soc": tx.soc,
+        "cost": str(tx.cost),
+        "active": tx.stopped_at is None,
+    }
+
+
+def _publish(charge_point_id: str, event: dict[str, Any]) -> None:
+    publish_on_commit(DASHBOARD_GROUP, event)
+    publish_on_commit(station_group(charge_point_id), event)
+
+
+def _iso_z(value: datetime) -> str:
+    """UTC with a ``Z``, as every time the CSMS sends."""
+    return value.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- Sample parsing -------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    timestamp: datetime
+    measurand: str
+    phase: str
+    location: str
+    context: str
+    unit: str
+    value: float
+    raw_value: str
+    raw_unit: str
+
+
+def parse_ocpp_datetime(value: str | datetime) -> datetime:
+    """An OCPP timestamp as an aware datetime (naive ones are taken as UTC)."""
+    if isinstance(value, datetime):
+        parsed: datetime | None = value
+    else:
+        parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not a date-time: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed
+
+
+def samples_parse(meter_values: Iterable[Mapping[str, Any]]) -> list[Sample]:
+    """Flatten OCPP ``meterValue`` entries (snake_case keys) into normalised samples.
+
+    Every 1.6 measurand, phase, location, context and unit is kept as sent; kWh/kW (and kvarh,
+    kvar, kVA) become Wh/W (varh, var, VA). Non-numeric values (``SignedData``) are skipped.
+    """
+    samples: list[Sample] = []
+    for entry in meter_values:
+        when = parse_ocpp_datetime(entry["timestamp"])
+        for sv in entry.get("sampled_value") or ():
+            raw_value = str(sv.get("value", ""))
+            try:
+                number = float(raw_value)
+            except ValueError:
+                logger.info("skipping non-numeric sampled value %r (format %s)", raw_value[:40], sv.get("format"))
+                continue
+            measurand = sv.get("measurand") or ENERGY_REGISTER
+            raw_unit = sv.get("unit") or ""
+            unit = raw_unit or _DEFAULT_UNITS.get(measurand, "")
+            if unit in _UNIT_SCALE:
+                unit, scale = _UNIT_SCALE[unit]
+                number *= scale
+            samples.append(Sample(
+                timestamp=when, measurand=measurand, phase=sv.get("phase") or "",
+                location=sv.get("location") or "Outlet", context=sv.get("context") or "Sample.Periodic",
+                unit=unit, value=number, raw_value=raw_value[:64], raw_unit=raw_unit,
+            ))
+    return samples
+
+
+@dataclass
+class _Figures:
+    energy_register: float | None = None
+    energy_at: datetime | None = None
+    power_w: float | None = None
+    power_phases: dict[str, float] = field(default_factory=dict)
+    power_at: datetime | None = None
+    soc: float | None = None
+    soc_at: datetime | None = None
+    latest: datetime | None = None
+    suspect: bool = False
+
+
+def _apply_samples(tx: Transaction | None, samples: Sequence[Sample]) -> tuple[list[bool], _Figures]:
+    """Decide which samples are suspect and the newest running figures.
+
+    An energy register lower than the highest trusted reading before it (the meter start, then
+    each newer sample) went backwards: stored, flagged ``suspect``, not used. Samples older than
+    the transaction's last meter time (late offline queues) are stored but change no figure.
+    """
+    figures = _Figures()
+    flags = [False] * len(samples)
+    if tx is None:
+        return flags, figures
+    trusted = float(tx.meter_start + tx.energy_wh) if tx.last_meter_at else float(tx.meter_start)
+    since = tx.last_meter_at
+    order = sorted(range(len(samples)), key=lambda i: samples[i].timestamp)
+    for i in order:
+        s = samples[i]
+        if s.timestamp < tx.started_at and s.context != "Transaction.Begin":
+            continue
+        fresh = since is None or s.timestamp > since
+        if s.measurand == ENERGY_REGISTER and s.phase == "":
+            if s.value < trusted if fresh else s.value < tx.meter_start:
+                flags[i] = True
+                figures.suspect = True
+                continue
+            if fresh:
+                trusted = s.value
+                figures.energy_register = s.value
+                figures.energy_at = s.timestamp
+        if not fresh:
+            continue
+        if s.measurand == POWER_IMPORT and s.location in ("Outlet", "Cable", "EV", "Inlet"):
+            if figures.power_at is None or s.timestamp > figures.power_at:
+                figures.power_at = s.timestamp
+                figures.power_w = None
+                figures.power_phases = {}
+            if s.phase:
+                figures.power_phases[s.phase] = s.value
+            else:
+                figures.power_w = s.value
+        elif s.measurand == SOC:
+            figures.soc = s.value
+            figures.soc_at = s.timestamp
+        if figures.latest is None or s.timestamp > figures.latest:
+            figures.latest = s.timestamp
+    if figures.power_w is None and figures.power_phases:
+        # Per-phase only: the total is the sum of the line (or line-to-neutral) phases.
+        lines = [v for k, v in figures.power_phases.items() if k in ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")]
+        figures.power_w = sum(lines) if lines else None
+    return flags, figures
+
+
+def _store_samples(
+    *, station: Station, connector_number: int, tx: Transaction | None, samples: Sequence[Sample]
+) -> _Figures:
+    flags, figures = _apply_samples(tx, samples)
+    rows = [
+        MeterValue(
+            transaction=tx, station=station, connector_id=connector_number, timestamp=s.timestamp,
+            measurand=s.measurand[:48], phase=s.phase[:8], location=s.location[:8], context=s.context[:24],
+            unit=s.unit[:12], value=s.value, raw_value=s.raw_value, raw_unit=s.raw_unit[:12], suspect=flag,
+        )
+        for s, flag in zip(samples, flags)
+    ]
+    if rows:
+        # A resent MeterValues (or transactionData repeating samples) hits the unique constraint.
+        MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
+    if tx is not None:
+        fields: list[str] = []
+        if figures.energy_register is not None:
+            tx.energy_wh = max(0, int(round(figures.energy_register - tx.meter_start)))
+            fields.append("energy_wh")
+        if figures.power_w is not None:
+            tx.power_w = figures.power_w
+            fields.append("power_w")
+        if figures.soc is not None:
+            tx.soc = figures.soc
+            fields.append("soc")
+        if figures.latest is not None:
+            tx.last_meter_at = figures.latest
+            fields.append("last_meter_at")
+        if figures.suspect and not tx.meter_anomaly:
+            tx.meter_anomaly = True
+            fields.append("meter_anomaly")
+            logger.warning("transaction %s: energy register went backwards", tx.pk)
+        if fields:
+            tx.save(update_fields=fields)
+    return figures
+
+
+# --- Start ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionStarted:
+    transaction: Transaction
+    authorization: IdTagInfo
+    created: bool
+
+
+@transaction.atomic
+def transaction_start(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    meter_start_wh: int,
+    started_at: datetime,
+    now: datetime,
+    reservation_id: int | None = None,
+) -> TransactionStarted:
+    """Open a session on a connector (a StartTransaction). Locks the connector row.
+
+    A resent StartTransaction (same connector, id tag and start time) returns the session it
+    opened. The charger always gets a transactionId; ``authorization`` says whether the tag may
+    charge (not Accepted: the charger ends the session). Prices the session (billing) and
+    consumes the reservation it names.
+    """
+    from billing.services import session_start_pricing
+    from notifications import services as notifications
+    from reservations.models import Reservation
+    from reservations.services import reservation_use
+
+    station = Station.objects.get(charge_point_id=charge_point_id)
+    connector = Connector.objects.select_for_update().filter(station=station, connector_id=connector_id).first()
+    if connector is None:
+        connector, created_connector = Connector.objects.get_or_create(station=station, connector_id=connector_id)
+        if not created_connector:
+            connector = Connector.objects.select_for_update().get(pk=connector.pk)
+    existing = Transaction.objects.filter(
+        station=station, connector=connector, id_tag=id_tag, started_at=started_at
+    ).first()
+    if existing is not None:
+        info = id_tag_authorize(id_tag=id_tag, now=now, exclude_transaction_id=existing.pk)
+        return TransactionStarted(transaction=existing, authorization=info, created=False)
+
+    info = id_tag_authorize(id_tag=id_tag, now=now)
+    tx = Transaction.objects.create(
+        station=station, connector=connector, id_tag=id_tag, user_id=info.user_id,
+        meter_start=meter_start_wh, started_at=started_at, currency=station.currency, created_at=now,
+    )
+    tx.station = station
+    session_start_pricing(transaction=tx)
+    if reservation_id is not None:
+        if Reservation.objects.filter(pk=reservation_id, station=station).exists():
+            reservation_use(reservation_id=reservation_id, transaction=tx)
+            Transaction.objects.filter(pk=tx.pk).update(reservation_id=reservation_id)
+            tx.reservation_id = reservation_id
+        else:
+            logger.warning("%s: StartTransaction names unknown reservation %s", charge_point_id, reservation_id)
+    _publish(charge_point_id, transaction_event(tx, connector_id))
+    tx_pk = tx.pk
+    transaction.on_commit(lambda: notifications.transaction_started(transaction_id=tx_pk))
+    return TransactionStarted(transaction=tx, authorization=info, created=True)
+
+
+# --- Meter values ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def meter_values_record(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    meter_values: Sequence[Mapping[str, Any]],
+    now: datetime,
+    transaction_id: int | None = None,
+) -> int:
+    """Store a MeterValues message and update the session's running figures. Locks the session.
+
+    Samples are inserted ignoring conflicts, so a resend stores nothing new. ``transaction_id``
+    unknown or of another station: the samples are kept without a session. Without one, samples
+    on a connector with an active session belong to it. Returns the number of samples parsed.
+    """
+    from billing.services import session_cost_update
+
+    samples = samples_parse(meter_values)
+    station = Station.objects.only("id", "charge_point_id").get(charge_point_id=charge_point_id)
+    tx: Transaction | None = None
+    base = Transaction.objects.select_for_update(of=("self",)).select_related("connector")
+    if transaction_id is not None:
+        tx = base.filter(pk=transaction_id, station=station).first()
+        if tx is None:
+            logger.warning("%s: MeterValues for unknown transaction %s", charge_point_id, transaction_id)
+    elif connector_id > 0:
+        tx = base.filter(station=station, connector__connector_id=connector_id, stopped_at__isnull=True).first()
+    if tx is not None:
+        tx.station = station
+    figures = _store_samples(station=station, connector_number=connector_id, tx=tx, samples=samples)
+    if tx is not None and figures.latest is not None:
+        if tx.stopped_at is None:
+            session_cost_update(transaction=tx, now=now)
+        _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id))
+        _publish(charge_point_id, {
+            "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
+            "energy_wh": tx.energy_wh, "power_w": tx.power_w, "soc": tx.soc,
+        })
+    return len(samples)
+
+
+# --- Stop -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionStopped:
+    transaction: Transaction | None
+    authorization: IdTagInfo | None
+    already_stopped: bool = False
+
+
+@transaction.atomic
+def transaction_stop(
+    *,
+    charge_point_id: str,
+    transaction_id: int,
+    meter_stop_wh: int,
+    stopped_at: datetime,
+    now: datetime,
+    id_tag: str | None = None,
+    reason: str | None = None,
+    transaction_data: Sequence[Mapping[str, Any]] = (),
+) -> TransactionStopped:
+    """Close a session (a StopTransaction). Locks the session row.
+
+    A resend (session already stopped) changes nothing. An unknown transaction is logged and
+    answered, never an error: the charger would resend it forever. ``transaction_data`` samples
+    are stored like MeterValues. Settles the cost (billing) in the same database transaction.
+    """
+    from billing.services import session_settle
+    from notifications import services as notifications
+
+    info = id_tag_authorize(id_tag=id_tag, now=now, check_concurrent=False) if id_tag else None
+    tx = (
+        Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector")
+        .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
+    )
+    if tx is None:
+        logger.warning("%s: StopTransaction for unknown transaction %s (answered)", charge_point_id, transaction_id)
+        return TransactionStopped(transaction=None, authorization=info)
+    if tx.stopped_at is not None:
+        return TransactionStopped(transaction=tx, authorization=info, already_stopped=True)
+
+    samples = samples_parse(transaction_data)
+    if samples:
+        _store_samples(station=tx.station, connector_number=tx.connector.connector_id, tx=tx, samples=samples)
+    tx.meter_stop = meter_stop_wh
+    tx.stopped_at = stopped_at
+    tx.stop_reason = (reason or "Local")[:32]
+    tx.stop_id_tag = (id_tag or "")[:20]
+    trusted_register = tx.meter_start + tx.energy_wh
+    if meter_stop_wh >= trusted_register:
+        tx.energy_wh = meter_stop_wh - tx.meter_start
+    else:
+        # The final register is below what the meter already showed: keep the trusted figure.
+        tx.meter_anomaly = True
+        logger.warning("transaction %s: meterStop %s below the last reading", tx.pk, meter_stop_wh)
+    tx.power_w = None
+    tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"])
+    session_settle(transaction_id=tx.pk)
+    tx.refresh_from_db(fields=["cost", "cost_items"])
+    _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id))
+    tx_pk = tx.pk
+    transaction.on_commit(lambda: notifications.transaction_stopped(transaction_id=tx_pk))
+    return TransactionStopped(transaction=tx, authorization=info)
