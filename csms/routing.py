@@ -2,6 +2,9 @@
 
 from django.urls import re_path
 
+from stations.protocol.consumer import OcppConsumer
+
 websocket_urlpatterns: list = [
-    # stations.protocol.consumer.OcppConsumer at ocpp/<charge_point_id> (added by the endpoint)
+    # Chargers: no origin check; the consumer validates the id, subprotocol and Basic auth.
+    re_path(r"^ocpp/(?P<charge_point_id>.*?)/?$", OcppConsumer.as_asgi()),
 ]
