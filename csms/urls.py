@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
+    path("dashboard/", include("dashboard.urls")),
 ]
