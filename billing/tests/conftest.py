@@ -9,29 +9,38 @@ import pytest
 from csms.celery import app as celery_app
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def eager_celery() -> Iterator[None]:
-    """Run Celery tasks in-process when sent (they are sent after commit, with ids)."""
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
+    """Run Celery tasks in-process when sent (they are sent after commit, with ids).
+
+    Autouse: billing's tests never leave messages in a shared broker for someone else's worker.
+    """
+    # The app reads Django settings with the CELERY_ namespace: the keys carry the prefix.
+    keys = ("CELERY_TASK_ALWAYS_EAGER", "CELERY_TASK_EAGER_PROPAGATES")
+    old = {key: celery_app.conf.get(key) for key in keys}
+    for key in keys:
+        celery_app.conf[key] = True
     yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+    for key, value in old.items():
+        celery_app.conf[key] = value
+
+
+class FakeCharger(list):  # type: ignore[type-arg]
+    """Records the calls sent to it; answers each with ``status``."""
+
+    status = "Accepted"
+
+    def call(self, charge_point_id: str, action: str, payload: dict[str, Any], **kwargs: Any) -> SimpleNamespace:
+        self.append((charge_point_id, action, payload))
+        return SimpleNamespace(response={"status": self.status})
 
 
 @pytest.fixture
-def charger(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any]]]:
-    """Stands in for the charger behind stations.protocol.remote.call: records calls, answers Accepted."""
-    calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    def call(charge_point_id: str, action: str, payload: dict[str, Any], **kwargs: Any) -> SimpleNamespace:
-        calls.append((charge_point_id, action, payload))
-        return SimpleNamespace(response={"status": calls_status[0]})
-
-    calls_status = ["Accepted"]
-    monkeypatch.setattr("billing.tasks.remote_call", call)
-    calls.status = calls_status  # type: ignore[attr-defined]
-    return calls
+def charger(monkeypatch: pytest.MonkeyPatch) -> FakeCharger:
+    """Stands in for the charger behind stations.protocol.remote.call (billing.tasks.remote_call)."""
+    fake = FakeCharger()
+    monkeypatch.setattr("billing.tasks.remote_call", fake.call)
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,64 @@
+"""Billing jobs. They take ids, are sent after commit, and are safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from core.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def remote_call(charge_point_id: str, action: str, payload: dict[str, Any], **kwargs: Any) -> Any:
+    """The one door to the charger (stations.protocol.remote.call), imported when needed."""
+    from stations.protocol import remote
+
+    return remote.call(charge_point_id, action, payload, **kwargs)
+
+
+@shared_task
+def session_stop_over_limit(transaction_id: int, reason: str = "") -> str:
+    """Send RemoteStopTransaction to a session that reached a limit (balance, hold, max energy).
+
+    Does nothing when the session already stopped (a second run, or the charger stopped first).
+    """
+    from transactions.models import Transaction
+
+    tx = Transaction.objects.select_related("station").filter(pk=transaction_id).first()
+    if tx is None or tx.stopped_at is not None:
+        return "stopped"
+    try:
+        command = remote_call(
+            tx.station.charge_point_id, "RemoteStopTransaction", {"transactionId": tx.pk},
+            wait=True, source="billing",
+        )
+    except DomainError as exc:  # offline, timeout, CALLERROR: the charger's own limit is the fallback
+        logger.warning("limit stop of session %s (%s) failed: %s", transaction_id, reason, exc)
+        return exc.code
+    status = (getattr(command, "response", None) or {}).get("status", "")
+    logger.info("limit stop of session %s (%s): %s", transaction_id, reason, status)
+    return str(status)
+
+
+@shared_task
+def receipt_send(transaction_id: int) -> bool:
+    from billing.receipts import receipt_send as send
+
+    return send(transaction_id=transaction_id)
+
+
+@shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def payment_capture(payment_id: int) -> str:
+    from billing.payments import payment_capture as capture
+
+    return capture(payment_id=payment_id).status
+
+
+@shared_task
+def guest_session_start(payment_id: int) -> str:
+    from billing.payments import guest_session_start as start
+
+    return start(payment_id=payment_id)
