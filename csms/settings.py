@@ -169,6 +169,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StationStatusEnum": "stations.models.StationStatus",
+        "ConnectorStatusEnum": "stations.models.ConnectorStatus",
+        "IdTagStatusEnum": "accounts.models.IdTagStatus",
+        "ReservationStatusEnum": "reservations.models.ReservationStatus",
+    },
 }
 
 # --- i18n, time -----------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from accounts.api.fields import UtcModelSerializer
+
 from accounts.models import IdTag, IdTagStatus, Role, User
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(UtcModelSerializer):
     """A user's own profile (CONTRACT.md ``/me/``)."""
 
     balance = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
@@ -126,7 +128,7 @@ class CreditSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class IdTagSerializer(serializers.ModelSerializer):
+class IdTagSerializer(UtcModelSerializer):
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), allow_null=True, required=False)
     status = serializers.ChoiceField(choices=IdTagStatus.choices, required=False, default=IdTagStatus.ACCEPTED)
     parent = serializers.SlugRelatedField(

@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from stations.api import views
+
+urlpatterns = [
+    path("stations/", views.StationListApi.as_view(), name="station-list"),
+    path("stations/<str:charge_point_id>/", views.StationDetailApi.as_view(), name="station-detail"),
+    path("stations/<str:charge_point_id>/start/", views.StationStartApi.as_view(), name="station-start"),
+    path("stations/<str:charge_point_id>/reserve/", views.StationReserveApi.as_view(), name="station-reserve"),
+    path("stations/<str:charge_point_id>/connectors/<int:connector_id>/qr.svg",
+         views.ConnectorQrSvgApi.as_view(), name="connector-qr-svg"),
+    path("stations/<str:charge_point_id>/connectors/<int:connector_id>/qr.png",
+         views.ConnectorQrPngApi.as_view(), name="connector-qr-png"),
+]

@@ -4,6 +4,7 @@ from accounts.tests.api_fixtures import (  # noqa: F401
     api,
     driver,
     driver_client,
+    fast_password_hashing,
     make_client,
     super_admin,
 )
