@@ -1,4 +1,4 @@
-"""The consumer's side of remote control (filled by the remote-control work).
+"""The consumer's side of remote control.
 
 ``RemoteCommandsMixin`` is mixed into ``OcppConsumer``. It needs from the consumer:
 - ``self.charge_point_id``: str
@@ -7,19 +7,159 @@
   was answered Accepted on this connection, or the station was already Accepted and booted before).
 The consumer calls ``commands_on_ready()`` right after setting ``ready`` and
 ``commands_on_disconnect()`` when the socket closes.
+
+Channels hands a consumer one event at a time: awaiting the charger's answer inside the handler
+would block the very frame that carries it. So the handler only acknowledges and queues; one
+worker task per connection sends the calls, one in flight at a time, in the order they came.
+The payload goes to the charger exactly as recorded (camelCase, as validated by ``remote``); the
+outcome is written to the ``Command`` row with its effects, then sent on the reply channel.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
+
+from channels.db import database_sync_to_async
+from ocpp.messages import Call, CallError, MessageType
+
+from stations import command_effects
+from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE
+
+logger = logging.getLogger(__name__)
+
+# A command message that arrives after its caller stopped waiting for the acknowledgement was
+# already declared ``offline``: it must not reach the charger.
+ACK_LATE_GRACE_SECONDS = 0.5
 
 
 class RemoteCommandsMixin:
+    charge_point_id: str
+    charge_point: Any
+    ready: asyncio.Event
+    channel_layer: Any
+
+    _commands_queue: asyncio.Queue[dict[str, Any]] | None = None
+    _commands_worker: asyncio.Task[None] | None = None
+    _commands_current: dict[str, Any] | None = None
+    _commands_ready_task: asyncio.Task[None] | None = None
+
     async def ocpp_command(self, message: dict[str, Any]) -> None:
-        """Channel-layer handler for messages of type ``ocpp.command``."""
+        """Channel-layer handler for messages of type ``ocpp.command``: acknowledge and queue."""
+        if time.time() > message["ack_by"] + ACK_LATE_GRACE_SECONDS:
+            logger.warning("%s: dropped command %s that came too late", self.charge_point_id, message["command_id"])
+            return
+        await self.channel_layer.send(
+            message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
+        )
+        if self._commands_queue is None:
+            self._commands_queue = asyncio.Queue()
+        self._commands_queue.put_nowait(message)
+        if self._commands_worker is None or self._commands_worker.done():
+            self._commands_worker = asyncio.create_task(self._commands_work())
 
     async def commands_on_ready(self) -> None:
-        """The charger may receive calls now (e.g. re-send the station's power limit after a boot)."""
+        """The charger may receive calls now: re-send the station's power limit after a boot."""
+        from stations.remote_services import power_limit_reapply_after_boot
+
+        async def reapply() -> None:
+            try:
+                await power_limit_reapply_after_boot(charge_point_id=self.charge_point_id)
+            except Exception:
+                logger.exception("%s: could not re-send the power limit", self.charge_point_id)
+
+        if self._commands_ready_task is None or self._commands_ready_task.done():
+            self._commands_ready_task = asyncio.create_task(reapply())
 
     async def commands_on_disconnect(self) -> None:
-        """The socket closed: calls queued here end (their rows say so)."""
+        """The socket closed: the call in flight and the queued ones end ``offline``."""
+        for task in (self._commands_worker, self._commands_ready_task):
+            if task is not None and not task.done():
+                task.cancel()
+        ended = [self._commands_current] if self._commands_current else []
+        while self._commands_queue is not None and not self._commands_queue.empty():
+            ended.append(self._commands_queue.get_nowait())
+        self._commands_current = None
+        for message in ended:
+            await self._commands_complete(message, {
+                "state": "offline", "response": None, "sent_at": message.get("sent_at"),
+                "error": {"code": "Disconnected", "description": "the charger disconnected"},
+            })
+
+    # ----------------------------------------------------------------------------------------
+
+    async def _commands_work(self) -> None:
+        assert self._commands_queue is not None
+        while True:
+            message = await self._commands_queue.get()
+            self._commands_current = message
+            try:
+                outcome = await self._commands_send(message)
+            except asyncio.CancelledError:
+                raise  # the disconnect handler ends the current command
+            except Exception as exc:  # never let one command stop the queue
+                logger.exception("%s: command %s failed", self.charge_point_id, message["command_id"])
+                outcome = {"state": "failed", "response": None, "sent_at": message.get("sent_at"),
+                           "error": {"code": "InternalError", "description": str(exc)[:200]}}
+            self._commands_current = None
+            await self._commands_complete(message, outcome)
+
+    async def _commands_send(self, message: dict[str, Any]) -> dict[str, Any]:
+        timed_out = {"state": "timeout", "response": None,
+                     "error": {"code": "Timeout", "description": "no answer in time"}}
+        remaining = message["deadline"] - time.time()
+        if remaining > 0 and not self.ready.is_set():
+            try:
+                await asyncio.wait_for(self.ready.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+        remaining = message["deadline"] - time.time()
+        if remaining <= 0 or not self.ready.is_set():
+            return {**timed_out, "sent_at": None,
+                    "error": {"code": "Timeout", "description": "the charger was not ready in time"}}
+
+        cp = self.charge_point
+        request = Call(unique_id=message["unique_id"], action=message["action"], payload=message["payload"])
+        # A raw call: ``ChargePoint.call()`` wants a dataclass and round-trips keys through
+        # snake_case; this sends the recorded payload as it is. The library's lock and response
+        # queue keep its own calls and ours one at a time, and drop late answers by unique id.
+        async with cp._call_lock:
+            message["sent_at"] = time.time()
+            marking = asyncio.create_task(
+                database_sync_to_async(command_effects.command_mark_sent, thread_sensitive=False)(
+                    command_id=message["command_id"], sent_at=message["sent_at"])
+            )
+            await cp._send(request.to_json())
+            try:
+                response = await cp._get_specific_response(request.unique_id, remaining)
+            except asyncio.TimeoutError:
+                response = None
+            finally:
+                await marking
+        if response is None:
+            return {**timed_out, "sent_at": message["sent_at"]}
+        if response.message_type_id == MessageType.CallError:
+            assert isinstance(response, CallError)
+            return {"state": "failed", "response": None, "sent_at": message["sent_at"],
+                    "error": {"code": response.error_code, "description": response.error_description,
+                              "details": response.error_details}}
+        return {"state": "answered", "response": response.payload, "error": None, "sent_at": message["sent_at"]}
+
+    async def _commands_complete(self, message: dict[str, Any], outcome: dict[str, Any]) -> None:
+        outcome = {**outcome, "answered_at": time.time() if outcome["state"] in ("answered", "failed") else None}
+        try:
+            await database_sync_to_async(command_effects.command_complete, thread_sensitive=False)(
+                command_id=message["command_id"], station_id=message["station_id"], action=message["action"],
+                request=message["payload"], outcome=outcome,
+            )
+        except Exception:
+            logger.exception("%s: could not record command %s", self.charge_point_id, message["command_id"])
+        if message.get("wait"):
+            try:
+                await self.channel_layer.send(message["reply_channel"], {
+                    "type": RESULT_MESSAGE, "command_id": message["command_id"], **outcome,
+                })
+            except Exception:
+                logger.exception("%s: could not reply for command %s", self.charge_point_id, message["command_id"])

@@ -1,0 +1,179 @@
+"""What a CSMS-initiated call leaves behind: the ledger row's outcome and the call's effects.
+
+Run in the process that holds the charger's socket, so a call made with ``wait=False`` still has
+its effects. Every function is safe to run twice for the same answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from stations.models import (
+    ChargingProfile, Command, CommandState, CompositeSchedule, ConfigurationKey, Connector, Station,
+)
+
+logger = logging.getLogger(__name__)
+
+OPEN_STATES = (CommandState.PENDING, CommandState.SENT)
+# The operator's station power limit uses this chargingProfileId (see services_power).
+POWER_LIMIT_PROFILE_ID = 900001
+POWER_LIMIT_PURPOSES = ("ChargePointMaxProfile", "TxDefaultProfile")
+
+
+def _dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def command_mark_sent(*, command_id: int, sent_at: float) -> None:
+    """The frame left for the charger (a no-op once the command has ended)."""
+    Command.objects.filter(pk=command_id, state=CommandState.PENDING).update(
+        state=CommandState.SENT, sent_at=_dt(sent_at),
+    )
+
+
+@transaction.atomic
+def command_complete(
+    *, command_id: int, station_id: int, action: str, request: dict[str, Any], outcome: dict[str, Any],
+) -> bool:
+    """Write the outcome to an open command and apply the answer's effects.
+
+    Returns False (and changes nothing) when the row had already ended, e.g. declared ``offline``
+    by a caller that saw no acknowledgement, or ``timeout`` by the sweeping job.
+    """
+    sent_at = _dt(outcome.get("sent_at"))
+    fields: dict[str, Any] = {
+        "state": outcome["state"], "response": outcome.get("response"), "error": outcome.get("error"),
+        "answered_at": _dt(outcome.get("answered_at")),
+    }
+    if sent_at is not None:
+        fields["sent_at"] = Coalesce("sent_at", Value(sent_at))
+    updated = Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields)
+    if not updated:
+        return False
+    response = outcome.get("response")
+    if outcome["state"] == CommandState.ANSWERED and isinstance(response, dict):
+        effect = EFFECTS.get(action)
+        if effect is not None:
+            effect(station_id, request, response)
+    return True
+
+
+# --- Effects, one per action that leaves something to keep -----------------------------------
+
+
+def _get_configuration(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    now = timezone.now()
+    keys = [k for k in response.get("configurationKey") or [] if isinstance(k, dict) and k.get("key")]
+    ConfigurationKey.objects.bulk_create(
+        [ConfigurationKey(station_id=station_id, key=str(item["key"])[:50], value=item.get("value"),
+                          readonly=bool(item.get("readonly")), updated_at=now) for item in keys],
+        update_conflicts=True, unique_fields=["station", "key"], update_fields=["value", "readonly", "updated_at"],
+    )
+    if not request.get("key"):
+        # The whole configuration was read: keys the charger no longer reports are gone.
+        ConfigurationKey.objects.filter(station_id=station_id).exclude(
+            key__in=[str(k["key"])[:50] for k in keys]
+        ).delete()
+    elif response.get("unknownKey"):
+        ConfigurationKey.objects.filter(station_id=station_id, key__in=response["unknownKey"]).delete()
+
+
+def _change_configuration(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    if response.get("status") in ("Accepted", "RebootRequired"):
+        ConfigurationKey.objects.update_or_create(
+            station_id=station_id, key=request["key"],
+            defaults={"value": request["value"], "updated_at": timezone.now()},
+        )
+
+
+def _change_availability(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    # Scheduled: the charger applies it once its running transaction ends; show the operator's intent.
+    if response.get("status") not in ("Accepted", "Scheduled"):
+        return
+    connectors = Connector.objects.filter(station_id=station_id)
+    if request["connectorId"] != 0:
+        connectors = connectors.filter(connector_id=request["connectorId"])
+    connectors.update(availability=request["type"])
+
+
+def _get_local_list_version(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    if isinstance(response.get("listVersion"), int):
+        Station.objects.filter(pk=station_id).update(local_list_version=response["listVersion"])
+
+
+def _send_local_list(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    if response.get("status") == "Accepted":
+        Station.objects.filter(pk=station_id).update(local_list_version=request["listVersion"])
+
+
+def _set_charging_profile(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    profile = request["csChargingProfiles"]
+    status = str(response.get("status", ""))
+    connector_id = request["connectorId"]
+    if status == "Accepted":
+        # The charger replaces a profile with the same id (OCPP 1.6 §3.13.2).
+        ChargingProfile.objects.filter(
+            station_id=station_id, profile_id=profile["chargingProfileId"], cleared_at__isnull=True,
+        ).update(cleared_at=timezone.now())
+    ChargingProfile.objects.create(
+        station_id=station_id, connector_id=connector_id, profile_id=profile["chargingProfileId"],
+        purpose=profile["chargingProfilePurpose"], stack_level=profile["stackLevel"], profile=profile,
+        status=status,
+        is_power_limit=(profile["chargingProfileId"] == POWER_LIMIT_PROFILE_ID
+                        and profile["chargingProfilePurpose"] in POWER_LIMIT_PURPOSES),
+        cleared_at=None if status == "Accepted" else timezone.now(),
+    )
+
+
+def _clear_charging_profile(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    if response.get("status") != "Accepted":
+        return
+    profiles = ChargingProfile.objects.filter(station_id=station_id, cleared_at__isnull=True)
+    if "id" in request:
+        profiles = profiles.filter(profile_id=request["id"])
+    if "connectorId" in request:
+        profiles = profiles.filter(connector_id=request["connectorId"])
+    if "chargingProfilePurpose" in request:
+        profiles = profiles.filter(purpose=request["chargingProfilePurpose"])
+    if "stackLevel" in request:
+        profiles = profiles.filter(stack_level=request["stackLevel"])
+    profiles.update(cleared_at=timezone.now())
+
+
+def _get_composite_schedule(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    CompositeSchedule.objects.create(
+        station_id=station_id, connector_id=response.get("connectorId", request["connectorId"]),
+        status=str(response.get("status", "")),
+        schedule={"scheduleStart": response.get("scheduleStart"), **(response.get("chargingSchedule") or {})}
+        if response.get("chargingSchedule") else None,
+    )
+
+
+def _get_diagnostics(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    Station.objects.filter(pk=station_id).update(diagnostics_status="Requested")
+
+
+def _update_firmware(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
+    Station.objects.filter(pk=station_id).update(firmware_status="Requested")
+
+
+EFFECTS: dict[str, Callable[[int, dict[str, Any], dict[str, Any]], None]] = {
+    "GetConfiguration": _get_configuration,
+    "ChangeConfiguration": _change_configuration,
+    "ChangeAvailability": _change_availability,
+    "GetLocalListVersion": _get_local_list_version,
+    "SendLocalList": _send_local_list,
+    "SetChargingProfile": _set_charging_profile,
+    "ClearChargingProfile": _clear_charging_profile,
+    "GetCompositeSchedule": _get_composite_schedule,
+    "GetDiagnostics": _get_diagnostics,
+    "UpdateFirmware": _update_firmware,
+}
