@@ -141,8 +141,41 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+from celery.schedules import crontab  # noqa: E402
+
+# django-celery-beat's DatabaseScheduler, except that the entries below are only the defaults
+# installed when missing: operators edit them in the admin (Periodic tasks) and keep their edits.
+CELERY_BEAT_SCHEDULER = "core.beat:DefaultsOnlyDatabaseScheduler"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "stations: mark silent stations offline": {
+        "task": "stations.tasks.station_mark_offline_stale", "schedule": 30.0},
+    "stations: flag chargers stuck in Faulted": {
+        "task": "stations.tasks.station_flag_faulted", "schedule": 60.0},
+    "reservations: expire due reservations": {
+        "task": "reservations.tasks.reservation_expire_due", "schedule": 30.0},
+    "transactions: end of charge, thresholds, idle fee": {
+        "task": "transactions.tasks.transaction_watch", "schedule": 60.0},
+    "transactions: flag silent sessions, infer stopped": {
+        "task": "transactions.tasks.transaction_flag_stale", "schedule": 300.0},
+    "commands: time out unanswered commands": {
+        "task": "core.tasks.command_expire_timed_out", "schedule": 30.0},
+    "logs: purge old OCPP messages and refused attempts": {
+        "task": "core.tasks.message_log_purge", "schedule": 3600.0},
+    "notifications: reservations expiring and expired": {
+        "task": "notifications.tasks.reservation_notify_due", "schedule": 60.0},
+    "notifications: retry unsent e-mails": {
+        "task": "notifications.tasks.notification_email_retry", "schedule": 300.0},
+    "notifications: daily summary for admins": {
+        "task": "notifications.tasks.daily_summary_send", "schedule": crontab(minute=0, hour=6)},
+}
+# Jobs and notifications (minutes unless named otherwise).
+CSMS_TRANSACTION_SILENT_MINUTES = env.int("CSMS_TRANSACTION_SILENT_MINUTES", default=60)
+CSMS_TRANSACTION_INFER_STOP_MINUTES = env.int("CSMS_TRANSACTION_INFER_STOP_MINUTES", default=24 * 60)
+CSMS_FAULTED_FLAG_MINUTES = env.int("CSMS_FAULTED_FLAG_MINUTES", default=30)
+CSMS_RESERVATION_WARN_MINUTES = env.int("CSMS_RESERVATION_WARN_MINUTES", default=5)
+CSMS_LOW_BALANCE_THRESHOLD = Decimal(env.str("CSMS_LOW_BALANCE_THRESHOLD", default="5.00"))
+CSMS_NOTIFY_SOC_THRESHOLDS = env.list("CSMS_NOTIFY_SOC_THRESHOLDS", cast=int, default=[80, 100])
+CSMS_NOTIFY_ENERGY_SHARE_THRESHOLDS = env.list("CSMS_NOTIFY_ENERGY_SHARE_THRESHOLDS", cast=int, default=[50, 100])
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST API -------------------------------------------------------------------------------
