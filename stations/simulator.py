@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import websockets
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -300,11 +301,18 @@ class SimulatedChargePoint(ChargePoint):
                 logger.error("%s: background task failed: %r", self.id, exc, exc_info=exc)
 
     async def send_call(self, payload: Any) -> Any:
-        """``call`` that raises ``Disconnected`` instead of a websockets error."""
+        """``call`` that raises ``Disconnected`` instead of a websockets error.
+
+        A CALLERROR from the CSMS is logged and gives ``None``: a real charger carries on.
+        """
         if self._connection is None:
             raise Disconnected()
         try:
-            return await self.call(payload)
+            return await self.call(payload, suppress=False)
+        except OCPPError as exc:
+            logger.warning("%s ✗ %s answered with CALLERROR %s: %s", self.id, type(payload).__name__,
+                           exc.code, exc.description)
+            return None
         except (websockets.ConnectionClosed, ConnectionError) as exc:
             raise Disconnected() from exc
         except asyncio.TimeoutError as exc:
@@ -333,6 +341,9 @@ class SimulatedChargePoint(ChargePoint):
                 charge_point_serial_number=self.config.serial_number or f"SIM-{self.id}"[:25],
                 firmware_version=self.firmware_version, meter_type="SIM-METER 3P",
             ))
+            if result is None:
+                await asyncio.sleep(10)
+                continue
             self.registration = result.status
             interval = int(result.interval) if result.interval else 60
             logger.info("%s ← BootNotification %s (heartbeat interval %s s)", self.id, result.status, interval)
@@ -347,7 +358,8 @@ class SimulatedChargePoint(ChargePoint):
         while True:
             await asyncio.sleep(max(self.heartbeat_interval, 1))
             result = await self.send_call(call.Heartbeat())
-            logger.info("%s ⇄ Heartbeat (server time %s)", self.id, result.current_time)
+            if result is not None:
+                logger.info("%s ⇄ Heartbeat (server time %s)", self.id, result.current_time)
 
     async def status(self, connector_id: int, status: str | None = None, *, error_code: str | None = None) -> None:
         if connector_id == 0:
@@ -412,7 +424,7 @@ class SimulatedChargePoint(ChargePoint):
 
     async def authorize(self, id_tag: str) -> str:
         result = await self.send_call(call.Authorize(id_tag=id_tag))
-        status = result.id_tag_info["status"]
+        status = result.id_tag_info["status"] if result is not None else "Invalid"
         logger.info("%s ⇄ Authorize %s: %s", self.id, id_tag, status)
         return str(status)
 
@@ -441,6 +453,9 @@ class SimulatedChargePoint(ChargePoint):
             result = await self.send_call(call.StartTransaction(
                 connector_id=n, id_tag=session.id_tag, meter_start=meter_start, timestamp=utc_now(),
                 reservation_id=session.reservation_id))
+            if result is None:  # the CSMS failed; nothing was started
+                await self.status(n, "Available")
+                return
             session.transaction_id = int(result.transaction_id)
             if state.reservation and state.reservation.get("reservationId") == session.reservation_id:
                 state.reservation = None

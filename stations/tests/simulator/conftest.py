@@ -78,6 +78,8 @@ class RecordingCentralSystem(ChargePoint):
     @on(Action.start_transaction)
     async def on_start(self, **kw: Any) -> call_result.StartTransaction:
         await self._record("StartTransaction", kw)
+        if kw["id_tag"].startswith("FAIL"):
+            raise RuntimeError("the CSMS broke")  # the library answers CALLERROR InternalError
         return call_result.StartTransaction(transaction_id=next(self.ids), id_tag_info={"status": "Accepted"})
 
     @on(Action.meter_values)

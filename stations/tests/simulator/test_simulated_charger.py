@@ -59,6 +59,16 @@ async def test_a_blocked_id_tag_starts_nothing(fake_csms, simulate):
     assert "StartTransaction" not in fake_csms.current.actions()
 
 
+async def test_a_callerror_on_start_frees_the_connector_and_the_charger_carries_on(fake_csms, simulate):
+    sim, cs = await booted(fake_csms, simulate)
+    mark = len(cs.received)
+    assert (await cs.call(call.RemoteStartTransaction(id_tag="FAIL-1", connector_id=1))).status == "Accepted"
+    await cs.wait_for("StatusNotification", lambda p: p["connector_id"] == 1 and p["status"] == "Available",
+                      after=mark)
+    assert (await cs.call(call.RemoteStartTransaction(id_tag="TAG-1", connector_id=1))).status == "Accepted"
+    await cs.wait_for("StartTransaction", lambda p: p["id_tag"] == "TAG-1")
+
+
 async def test_remote_start_then_remote_stop(fake_csms, simulate):
     sim, cs = await booted(fake_csms, simulate, meter_interval=1)
     answer = await cs.call(call.RemoteStartTransaction(id_tag="TAG-2", connector_id=2))
