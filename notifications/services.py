@@ -295,7 +295,8 @@ def transaction_stopped(*, transaction_id: int) -> None:
     """The session ended (StopTransaction, or a late one after an inferred stop).
 
     Records the end of charge when nothing detected it earlier, then tells the driver: charging
-    finished, the receipt (billing settled it inside the stop), and low balance if it is.
+    finished (with the cost billing settled inside the stop), and low balance if it is. The
+    receipt (kind ``receipt``, same dedup key: the session id) is billing's ``receipt_send``.
     """
     from transactions.models import Transaction
 
@@ -308,17 +309,6 @@ def transaction_stopped(*, transaction_id: int) -> None:
             return
         params = transaction_params(tx)
         notification_send(user=tx.user, kind=Kind.CHARGING_FINISHED, dedup_key=str(tx.pk), params=params)
-        notification_send(
-            user=tx.user, kind=Kind.RECEIPT, dedup_key=str(tx.pk), params=params,
-            data={
-                "line_items": tx.cost_items,
-                "started_at": tx.started_at.isoformat(),
-                "stopped_at": tx.stopped_at.isoformat(),
-                "meter_start": tx.meter_start,
-                "meter_stop": tx.meter_stop,
-                "id_tag": tx.id_tag,
-            },
-        )
         balance_check(user_id=tx.user.pk, dedup_key=f"tx:{tx.pk}")
 
 
