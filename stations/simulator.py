@@ -454,6 +454,7 @@ class SimulatedChargePoint(ChargePoint):
                 connector_id=n, id_tag=session.id_tag, meter_start=meter_start, timestamp=utc_now(),
                 reservation_id=session.reservation_id))
             if result is None:  # the CSMS failed; nothing was started
+                state.session = None
                 await self.status(n, "Available")
                 return
             session.transaction_id = int(result.transaction_id)
