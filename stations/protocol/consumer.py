@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 import uuid
 from typing import Any
 
@@ -49,8 +50,38 @@ HOST_PREFIX = socket.gethostname()[:40] + ":"
 SERVER_ID = f"{HOST_PREFIX}{os.getpid()}:{uuid.uuid4().hex[:8]}"
 REPLACED_CLOSE_CODE = 1000
 TOO_BIG_CLOSE_CODE = 1009
+TOO_BIG_FALLBACK_CLOSE_CODE = 4009
 
 frames.precompile()
+
+
+def _daphne_close_codes() -> None:
+    """Let daphne send the protocol close codes (1009 "message too big") that CONTRACT.md asks for.
+
+    daphne passes an application's ``websocket.close`` code to autobahn's ``sendClose``, which only
+    takes 1000 and 3000-4999. daphne's own ``--websocket-max-message-size`` does not help either:
+    autobahn drops the TCP connection (1006) instead of closing with 1009. So, only inside a daphne
+    server, protocol codes 1001-1014 are sent as a close frame directly.
+    """
+    if "daphne.server" not in sys.modules:
+        return
+    from daphne.ws_protocol import WebSocketProtocol
+
+    original = WebSocketProtocol.serverClose
+    if getattr(original, "csms_close_codes", False):
+        return
+
+    def server_close(self: Any, code: int | None = None) -> None:
+        if code is not None and 1001 <= code <= 1014 and code not in (1004, 1005, 1006):
+            self.sendCloseFrame(code=code, isReply=False)
+            return
+        original(self, code)
+
+    server_close.csms_close_codes = True  # type: ignore[attr-defined]
+    WebSocketProtocol.serverClose = server_close
+
+
+_daphne_close_codes()
 
 _process_started = False
 _process_lock: asyncio.Lock | None = None
@@ -214,7 +245,10 @@ class OcppConsumer(RemoteCommandsMixin, AsyncWebsocketConsumer):
     async def _too_big(self, size: int) -> None:
         logger.warning("%s: frame of %d bytes over the limit, closing with 1009", self.charge_point_id, size)
         self.closing = True
-        await self.close(code=TOO_BIG_CLOSE_CODE)
+        try:
+            await self.close(code=TOO_BIG_CLOSE_CODE)
+        except Exception:  # a server that refuses protocol close codes (see _daphne_close_codes)
+            await self.close(code=TOO_BIG_FALLBACK_CLOSE_CODE)
 
     def _log_message(self, direction: str, type_id: int, action: str, unique_id: str, payload: Any) -> None:
         committer().log(OcppMessage(
