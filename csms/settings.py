@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
         "ConnectorStatusEnum": "stations.models.ConnectorStatus",
         "IdTagStatusEnum": "accounts.models.IdTagStatus",
         "ReservationStatusEnum": "reservations.models.ReservationStatus",
+        "NotificationKindEnum": "notifications.models.NotificationKind",
     },
 }
 

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationKind
+from accounts.tests.api_fixtures import fast_password_hashing  # noqa: F401
 from notifications.tests.fixtures import celery_eager  # noqa: F401
 from stations.models import Command, Station
 from stations.tests.factories import ConnectorFactory, StationFactory

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import AdminFactory
 from notifications.models import Notification, NotificationKind
+from accounts.tests.api_fixtures import fast_password_hashing  # noqa: F401
 from notifications.tests.fixtures import celery_eager  # noqa: F401
 from stations.models import Station
 from transactions import jobs
