@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("stations.api.urls")),
     path("", include("transactions.api.urls")),
     path("", include("reservations.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 urlpatterns = [
