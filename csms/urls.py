@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("stations.api.urls")),
     path("", include("transactions.api.urls")),
     path("", include("reservations.api.urls")),
+    path("billing/", include("billing.api.urls")),
     path("", include("notifications.api.urls")),
 ]
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("billing/", include("billing.urls")),
     path("accounts/", include("accounts.urls")),
     path("dashboard/", include("dashboard.urls")),
 ]
