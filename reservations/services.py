@@ -155,7 +155,7 @@ def reservation_for_user(*, user: User, reservation_id: int) -> Reservation:
 def reservation_cancel(*, user: User, reservation_id: int, now: datetime | None = None) -> Reservation:
     """Cancel the owner's (admins: any) active reservation: CancelReservation to the charger when
     it is connected, then the row ends ``cancelled`` and the connector is freed. A charger that is
-    offline, silent or refuses does not keep the driver's reservation alive (its own expiry ends it
+    offline (no message for three heartbeat intervals), silent or refuses does not keep the driver's reservation alive (its own expiry ends it
     on the charger). Raises NotFound, Conflict (not active)."""
     from stations.protocol import remote
 
@@ -164,7 +164,7 @@ def reservation_cancel(*, user: User, reservation_id: int, now: datetime | None 
     if reservation.status != ReservationStatus.ACTIVE:
         raise Conflict(_("This reservation is not active."), code="reservation_not_active")
     answer: str | None = None
-    if reservation.station.connected:
+    if not reservation.station.is_offline(now):
         try:
             command = remote.call(reservation.station.charge_point_id, "CancelReservation",
                                   {"reservationId": reservation.pk}, requested_by=user, source="api")
@@ -195,7 +195,7 @@ def reservation_expire_due(*, now: datetime) -> int:
         for reservation in due:
             _free_connector(reservation.connector_id)
             station = stations[reservation.station_id]
-            if station.connected:
+            if not station.is_offline(now):
                 to_cancel.append((station.charge_point_id, reservation.pk))
         for station in stations.values():
             _publish_station(station)

@@ -127,4 +127,6 @@ def charging_stop(*, user: User, transaction_id: int) -> RemoteResult:
     tx = transaction_for_user(user=user, transaction_id=transaction_id)
     if tx.stopped_at is not None:
         raise Conflict(_("This session has already ended."), code="transaction_stopped")
+    if tx.station.is_offline():
+        raise ChargerOffline()
     return _remote_call(tx.station.charge_point_id, "RemoteStopTransaction", {"transactionId": tx.pk}, user=user)

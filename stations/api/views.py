@@ -3,7 +3,6 @@ reserve and the connectors' QR codes. Views parse, call a service or selector, r
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpResponse
@@ -18,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.openapi import errors
+from accounts.api.renderers import JsonErrorsMixin, PngRenderer, SvgRenderer
 from accounts.exceptions import field_error
 from accounts.permissions import CanCharge, ReadAnyoneWriteAdmin, is_admin
 from reservations.api.serializers import ReservationSerializer
@@ -182,28 +182,7 @@ class StationReserveApi(APIView):
         return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
 
-class _ImageRenderer(renderers.BaseRenderer):
-    """Passes image bytes through; errors (dicts) are written as JSON."""
-
-    charset = None
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, bytes):
-            return data
-        return json.dumps(data).encode()
-
-
-class SvgRenderer(_ImageRenderer):
-    media_type = "image/svg+xml"
-    format = "svg"
-
-
-class PngRenderer(_ImageRenderer):
-    media_type = "image/png"
-    format = "png"
-
-
-class _ConnectorQrApi(APIView):
+class _ConnectorQrApi(JsonErrorsMixin, APIView):
     permission_classes = [ReadAnyoneWriteAdmin]
     kind = "svg"
 

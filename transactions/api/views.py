@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.openapi import errors
+from accounts.api.renderers import CsvRenderer, JsonErrorsMixin
 from accounts.exceptions import field_error
 from accounts.permissions import CanCharge, IsAdmin, is_admin
 from transactions import reports
@@ -167,24 +168,11 @@ class LastUsageApi(APIView):
         return Response(CurrentSessionSerializer(tx, context={"now": timezone.now()}).data)
 
 
-class CsvRenderer(renderers.BaseRenderer):
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, (bytes, str)):
-            return data.encode() if isinstance(data, str) else data
-        import json
-
-        return json.dumps(data).encode()
-
-
 CSV_COLUMNS = ["id", "charge_point_id", "connector_id", "id_tag", "user", "started_at", "stopped_at",
                "meter_start", "meter_stop", "energy_kwh", "cost", "currency", "stop_reason"]
 
 
-class TransactionExportApi(APIView):
+class TransactionExportApi(JsonErrorsMixin, APIView):
     permission_classes = [IsAdmin]
     renderer_classes = [CsvRenderer, renderers.JSONRenderer]
 
@@ -231,7 +219,7 @@ class MonthlyReportApi(APIView):
         return Response(reports.report_as_dict(report))
 
 
-class MonthlyReportCsvApi(APIView):
+class MonthlyReportCsvApi(JsonErrorsMixin, APIView):
     permission_classes = [IsAdmin]
     renderer_classes = [CsvRenderer, renderers.JSONRenderer]
 

@@ -242,4 +242,5 @@ def test_qr_code_of_the_start_link_decodes_to_it(api, settings):
 ])
 def test_qr_code_of_an_unknown_connector_is_a_404(api, path):
     online_station("S")
-    assert api.get(path).status_code == 404
+    r = api.get(path)
+    assert r.status_code == 404 and r.json()["detail"]
