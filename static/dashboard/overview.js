@@ -15,7 +15,10 @@
     } else {
       mapEl.classList.add("no-tiles");  // no tile server configured: markers on a plain background
     }
-    var bounds = [];
+    // The view first: Leaflet renders vector markers only once the map has one.
+    var bounds = data.map(function (m) { return [m.lat, m.lng]; });
+    if (bounds.length) map.fitBounds(bounds, {padding: [30, 30], maxZoom: 14});
+    else map.setView([45.0, 9.0], 5);
     data.forEach(function (m) {
       var marker = L.circleMarker([m.lat, m.lng], {
         radius: 10, color: "#fff", weight: 2, fillColor: colour(m.status), fillOpacity: 0.95
@@ -23,15 +26,13 @@
       marker.bindTooltip(m.name + " · " + CSMSLive.stationLabel(m.status));
       marker.on("click", function () { window.location.href = m.url; });
       marker.csms = m;
-      if (marker.getElement()) {
-        marker.getElement().setAttribute("data-marker", m.charge_point_id);
-        marker.getElement().setAttribute("data-status", m.status);
+      var el = marker.getElement();
+      if (el) {
+        el.setAttribute("data-marker", m.charge_point_id);
+        el.setAttribute("data-status", m.status);
       }
       markers[m.charge_point_id] = marker;
-      bounds.push([m.lat, m.lng]);
     });
-    if (bounds.length) map.fitBounds(bounds, {padding: [30, 30], maxZoom: 14});
-    else map.setView([45.0, 9.0], 5);
   }
 
   CSMSLive.on("station", function (ev) {
