@@ -31,7 +31,7 @@ from accounts.models import User
 from billing.models import LedgerEntry, LedgerKind, Payment, PaymentKind, PaymentStatus, SessionBilling, Tariff
 from billing.pricing import Period, Pricing, TariffSpec, price_session
 from core.exceptions import InvalidInput, NotFound
-from stations.models import Station
+from stations.models import ConnectorStatus, Station
 from transactions.models import MeterValue, Transaction
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,11 @@ def session_start_pricing(*, transaction: Transaction) -> None:
     tariff = tariff_for_station(station=station)
     spec = tariff_spec(station=station, tariff=tariff)
     transaction.tariff = tariff
-    transaction.tariff_snapshot = spec.snapshot()
+    transaction.tariff_snapshot = {
+        **spec.snapshot(),
+        # The limit in force at start goes with the session, and saves a query per MeterValues.
+        "max_energy_wh": station.max_energy_per_session_wh or settings.CSMS_MAX_ENERGY_PER_SESSION_WH or None,
+    }
     transaction.currency = spec.currency
     pricing = _price(transaction, spec, end=transaction.started_at, with_samples=False)
     transaction.cost = pricing.total
@@ -106,6 +110,7 @@ def session_cost_update(*, transaction: Transaction, now: datetime) -> None:
     """
     if transaction.stopped_at is not None:
         return  # a late MeterValues after the stop: the settled figures stand
+    session_idle_track(transaction=transaction, now=now)
     spec = TariffSpec.from_snapshot(transaction.tariff_snapshot)
     pricing = _price(transaction, spec, end=max(now, transaction.started_at))
     transaction.cost = pricing.total
@@ -125,9 +130,12 @@ def session_settle(*, transaction_id: int) -> Transaction:
     unique constraint. A guest session's payment hold is captured after commit instead.
     """
     with db_transaction.atomic():
-        tx = Transaction.objects.select_for_update().select_related("station").get(pk=transaction_id)
+        tx = Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector").get(
+            pk=transaction_id
+        )
         if tx.stopped_at is None:
             raise InvalidInput(_("The session has not stopped yet."))
+        session_idle_track(transaction=tx, now=tx.stopped_at)
         spec = TariffSpec.from_snapshot(tx.tariff_snapshot)
         pricing = _price(tx, spec, end=tx.stopped_at)
         tx.cost = pricing.total
@@ -144,6 +152,33 @@ def session_settle(*, transaction_id: int) -> Transaction:
         pk = tx.pk
         db_transaction.on_commit(lambda: _enqueue("receipt_send", pk), robust=True)
         return tx
+
+
+IDLE_STATUSES = (ConnectorStatus.SUSPENDED_EV, ConnectorStatus.FINISHING)
+
+
+def session_idle_track(*, transaction: Transaction, now: datetime) -> None:
+    """Keep ``Transaction.idle_since``: when the car stopped drawing power but stays plugged in.
+
+    Read from the connector's OCPP status (SuspendedEV, Finishing) and the time the charger gave
+    for it; Charging again clears it. Called from the MeterValues and stop hooks, whose callers
+    load the connector with the session, so it costs no query; saves only when it changes.
+    SuspendedEV before the first Wh is a car not ready yet, not an idle one.
+    """
+    connector = transaction.connector
+    if connector.status_at is not None and connector.status_at < transaction.started_at:
+        return  # a status from before this session (a charger that never reported Charging)
+    idle = connector.status in IDLE_STATUSES and (
+        connector.status == ConnectorStatus.FINISHING or transaction.energy_wh > 0
+    )
+    if idle and transaction.idle_since is None:
+        since = connector.status_at or now
+        transaction.idle_since = min(max(since, transaction.started_at), max(now, transaction.started_at))
+    elif connector.status == ConnectorStatus.CHARGING and transaction.idle_since is not None:
+        transaction.idle_since = None
+    else:
+        return
+    transaction.save(update_fields=["idle_since"])
 
 
 def _debit_session(tx: Transaction) -> None:
@@ -185,7 +220,11 @@ def _price(tx: Transaction, spec: TariffSpec, *, end: datetime, with_samples: bo
 
 def _limit_reached(tx: Transaction) -> str:
     """Which limit the running session reached: "max_energy", "balance", "hold", or ""."""
-    max_wh = tx.station.max_energy_per_session_wh or settings.CSMS_MAX_ENERGY_PER_SESSION_WH
+    snapshot = tx.tariff_snapshot or {}
+    if "max_energy_wh" in snapshot:
+        max_wh = snapshot["max_energy_wh"]
+    else:  # a session priced before the limit was snapshotted
+        max_wh = tx.station.max_energy_per_session_wh or settings.CSMS_MAX_ENERGY_PER_SESSION_WH
     if max_wh and tx.energy_wh >= max_wh:
         return "max_energy"
     if tx.user_id is not None:

@@ -103,3 +103,41 @@ def test_a_late_meter_value_after_the_stop_changes_nothing() -> None:
 def test_start_pricing_creates_the_billing_state() -> None:
     tx = start(StationFactory())
     assert SessionBilling.objects.filter(transaction=tx).exists()
+
+
+def test_the_car_going_idle_starts_the_idle_fee_and_charging_again_clears_it() -> None:
+    tariff = TariffFactory(price_per_kwh=Decimal("0"), idle_fee_per_minute=Decimal("0.10"), idle_grace_minutes=5)
+    tx = start(StationFactory(tariff=tariff))
+    connector = tx.connector
+    tx.energy_wh = 8000
+    connector.status, connector.status_at = "SuspendedEV", T0 + timedelta(minutes=40)
+    connector.save()
+    session_cost_update(transaction=tx, now=T0 + timedelta(minutes=41))
+    tx.refresh_from_db()
+    assert tx.idle_since == T0 + timedelta(minutes=40)
+    connector.status, connector.status_at = "Charging", T0 + timedelta(minutes=45)
+    connector.save()
+    tx.connector = connector
+    session_cost_update(transaction=tx, now=T0 + timedelta(minutes=46))
+    tx.refresh_from_db()
+    assert tx.idle_since is None
+
+
+def test_finishing_before_the_stop_bills_the_idle_minutes_past_grace() -> None:
+    tariff = TariffFactory(price_per_kwh=Decimal("0"), idle_fee_per_minute=Decimal("0.10"), idle_grace_minutes=5)
+    tx = start(StationFactory(tariff=tariff))
+    connector = tx.connector
+    connector.status, connector.status_at = "Finishing", T0 + timedelta(minutes=30)
+    connector.save()
+    assert stop(tx, minutes=60, energy_wh=5000).cost == Decimal("2.50")
+
+
+def test_a_status_older_than_the_session_is_not_idle_time() -> None:
+    tx = start(StationFactory(tariff=TariffFactory(idle_fee_per_minute=Decimal("1"))))
+    connector = tx.connector
+    connector.status, connector.status_at = "Finishing", T0 - timedelta(hours=2)
+    connector.save()
+    tx.energy_wh = 1000
+    session_cost_update(transaction=tx, now=T0 + timedelta(minutes=10))
+    tx.refresh_from_db()
+    assert tx.idle_since is None
