@@ -39,6 +39,17 @@ def _missing(marker: str) -> str | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-django may read the settings before this module sets the prefix: give the test
+    # process's own channel layer the prefix its daphne servers get (server_env), so that
+    # remote calls made from a test reach the consumers, and concurrent runs stay apart.
+    from django.conf import settings
+
+    layer_config = settings.CHANNEL_LAYERS["default"].get("CONFIG")
+    if layer_config is not None:
+        layer_config["prefix"] = os.environ["CSMS_CHANNEL_PREFIX"]
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in ("postgres", "redis", "chromium"):
         if item.get_closest_marker(marker) is None:
