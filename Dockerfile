@@ -1,0 +1,21 @@
+# The CSMS image: one image for the web server (daphne), the Celery worker and beat.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CSMS_VAR_DIR=/var/lib/csms
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+RUN useradd --system --home-dir /app csms \
+    && mkdir -p "$CSMS_VAR_DIR/media" \
+    && SECRET_KEY=build python manage.py collectstatic --noinput -v0 \
+    && chown -R csms "$CSMS_VAR_DIR"
+USER csms
+
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "csms.asgi:application"]
