@@ -127,20 +127,22 @@ def statement_get(*, year: int, month: int, user: User | None = None, id_tag: st
 def revenue_by_month(*, year: int, station_id: int | None = None, tz_name: str = "") -> list[dict[str, Any]]:
     """Energy and revenue per month of a year: the sum of the finished sessions' costs.
 
-    Twelve rows ``{month, sessions, energy_wh, revenue}`` (revenue a Decimal); a session counts in
-    the month it stopped, in ``tz_name`` (default the site's time zone). For the admin's report.
+    Twelve rows ``{month, sessions, energy_wh, revenue}`` (revenue a Decimal). A session counts in
+    the month it started, in ``tz_name`` (default the site's time zone), as the admin's report
+    (transactions.reports) counts it; a session still running has no revenue yet and is left out.
     """
     zone = ZoneInfo(tz_name or settings.TIME_ZONE)
     start = datetime(year, 1, 1, tzinfo=zone)
     end = datetime(year + 1, 1, 1, tzinfo=zone)
-    qs = Transaction.objects.filter(stopped_at__gte=start, stopped_at__lt=end)
+    qs = Transaction.objects.filter(started_at__gte=start, started_at__lt=end, stopped_at__isnull=False)
     if station_id is not None:
         qs = qs.filter(station_id=station_id)
     rows = {
         r["month"]: r
-        for r in qs.annotate(month=ExtractMonth("stopped_at", tzinfo=zone))
+        for r in qs.annotate(month=ExtractMonth("started_at", tzinfo=zone))
         .values("month")
         .annotate(sessions=Count("pk"), energy_wh=Sum("energy_wh"), revenue=Sum("cost"))
+        .order_by("month")
     }
     return [
         {
@@ -151,4 +153,3 @@ def revenue_by_month(*, year: int, station_id: int | None = None, tz_name: str =
         }
         for m in range(1, 13)
     ]
-
