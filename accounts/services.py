@@ -388,7 +388,11 @@ def users_import(*, rows: list[dict[str, Any]], dry_run: bool = False, created_b
     with transaction.atomic():
         for number, row in enumerate(rows, start=1):
             label = str(row.get("email") or f"row {number}")
-            outcome, reason = _import_row(row, created_by=created_by)
+            try:
+                with transaction.atomic():
+                    outcome, reason = _import_row(row, created_by=created_by)
+            except (IntegrityError, ValueError) as exc:  # e.g. the same id tag twice in one row
+                outcome, reason = "rejected", str(exc).splitlines()[0]
             if outcome == "created":
                 report.created.append(label)
             elif outcome == "skipped":
