@@ -1,0 +1,73 @@
+"""The dashboard socket: operators only, and it relays what services publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from accounts.models import Role, User
+from core.events import DASHBOARD_GROUP, station_group
+from csms.asgi import application
+from dashboard.tests.conftest import make_user
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def session_cookie(user: User) -> tuple[bytes, bytes]:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode())
+
+
+async def open_socket(user: User | None, path: str = "/ws/dashboard/", origin: tuple[bytes, bytes] = ORIGIN) -> tuple[bool, Any, WebsocketCommunicator]:
+    headers = [origin]
+    if user is not None:
+        headers.append(await sync_to_async(session_cookie)(user))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return connected, code, communicator
+
+
+async def test_an_operator_receives_published_events() -> None:
+    operator = await sync_to_async(make_user)("op@example.com", Role.ADMIN)
+    connected, _code, ws = await open_socket(operator, "/ws/dashboard/?station=CP-1")
+    assert connected
+    event = {"type": "connector", "charge_point_id": "CP-1", "connector_id": 1, "status": "Charging",
+             "error_code": "NoError"}
+    await get_channel_layer().group_send(DASHBOARD_GROUP, {"type": "live.event", "event": event})
+    assert await ws.receive_json_from(timeout=5) == event
+    meter = {"type": "meter", "transaction_id": 7, "timestamp": "2026-11-21T10:00:00Z", "energy_wh": 10,
+             "power_w": 7000.0, "soc": None}
+    await get_channel_layer().group_send(station_group("CP-1"), {"type": "live.event", "event": meter})
+    assert await ws.receive_json_from(timeout=5) == meter
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize("role", [Role.DRIVER, Role.DEMO])
+async def test_drivers_and_demo_users_are_refused(role: str) -> None:
+    user = await sync_to_async(make_user)("someone@example.com", role)
+    connected, code, _ws = await open_socket(user)
+    assert not connected and code == 4403
+
+
+async def test_anonymous_visitors_are_refused() -> None:
+    connected, _code, _ws = await open_socket(None)
+    assert not connected
+
+
+async def test_a_foreign_origin_is_refused() -> None:
+    operator = await sync_to_async(make_user)("op@example.com", Role.ADMIN)
+    connected, _code, _ws = await open_socket(operator, origin=(b"origin", b"http://evil.example"))
+    assert not connected
