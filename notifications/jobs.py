@@ -53,8 +53,8 @@ def reservation_notify_due(*, now: datetime) -> dict[str, list[int]]:
     return result
 
 
-def daily_summary(*, day: date) -> dict[str, object]:
-    """The figures of one day (midnight to midnight in ``TIME_ZONE``) and the stations' state now."""
+def daily_summary(*, day: date, now: datetime) -> dict[str, object]:
+    """The figures of one day (midnight to midnight in ``TIME_ZONE``) and the stations' state at ``now``."""
     from stations.models import Station
     from transactions.models import Transaction
 
@@ -72,7 +72,6 @@ def daily_summary(*, day: date) -> dict[str, object]:
         kind=Kind.STATION_FAULTED, created_at__gte=start, created_at__lt=end
     ).values("data__charge_point_id").distinct().count()
     stations = list(Station.objects.filter(dismissed=False).exclude(last_heartbeat__isnull=True, last_boot_at__isnull=True))
-    now = end if end < datetime.now(tz) else datetime.now(tz)
     offline = sorted(s.charge_point_id for s in stations if s.is_offline(now))
     faulted = sorted(s.charge_point_id for s in stations if s.faulted_since is not None)
     return {
@@ -94,7 +93,7 @@ def daily_summary_send(*, now: datetime, day: date | None = None) -> list[Notifi
     """Send the admins the summary of ``day`` (default: yesterday in ``TIME_ZONE``), once per day."""
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     day = day or (now.astimezone(tz).date() - timedelta(days=1))
-    figures = daily_summary(day=day)
+    figures = daily_summary(day=day, now=now)
     with transaction.atomic():
         return notification_send_to_operators(
             kind=Kind.DAILY_SUMMARY, dedup_key=day.isoformat(), params=figures, now=now
