@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-
-from django.utils import timezone
+from datetime import datetime, timezone
 
 from billing.selectors import Statement
 
@@ -35,7 +34,7 @@ def statement_filename(statement: Statement) -> str:
     return f"statement-{statement.year}-{statement.month:02d}-{who}.csv"
 
 
-def _iso(value: object) -> str:
+def _iso(value: datetime | None) -> str:
     if value is None:
         return ""
-    return timezone.localtime(value, timezone.utc).isoformat().replace("+00:00", "Z")  # type: ignore[arg-type]
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
