@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from core.testing import ROOT, free_port, server_env, wait_for_port  # noqa: F401
+
 # A channel prefix of its own, so concurrent runs on one Redis never see each other's messages.
 os.environ.setdefault("CSMS_CHANNEL_PREFIX", f"csmstest{uuid.uuid4().hex[:8]}")
 
-ROOT = Path(__file__).resolve().parent
 REQUIRE_SERVICES = os.environ.get("CSMS_REQUIRE_SERVICES") == "1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -62,43 +61,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"daphne did not listen on {port} within {timeout}s")
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    """The environment of a server process that shares the test database and channel layer."""
-    from django.conf import settings
-    from django.db import connection
-
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if settings.DATABASE_IS_POSTGRES:
-        user = db.get("USER") or "postgres"
-        host = db.get("HOST") or "127.0.0.1"
-        port = db.get("PORT") or 5432
-        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{db['NAME']}"
-    env["CSMS_CHANNEL_PREFIX"] = os.environ["CSMS_CHANNEL_PREFIX"]
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def start_daphne(transactional_db: Any, tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start real daphne processes on the test database; returns ``host:port``.
@@ -116,7 +78,7 @@ def start_daphne(transactional_db: Any, tmp_path: Path) -> Iterator[Callable[...
             cwd=ROOT, env=server_env(**extra_env), stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
         procs.append((proc, log))
-        _wait_for_port(port, proc)
+        wait_for_port(port, proc)
         return f"127.0.0.1:{port}"
 
     yield start

@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
-from conftest import ROOT, server_env
+from core.testing import ROOT, server_env
 from core.tasks import command_expire_timed_out
 from csms.asgi import application
 from csms.celery import app
