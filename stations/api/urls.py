@@ -1,8 +1,11 @@
 from django.urls import path
 
-from stations.api import views
+from stations.api import commands, views
 
 urlpatterns = [
+    path("stations/<str:charge_point_id>/commands/<str:action>/", commands.StationCommandApi.as_view(),
+         name="station-command"),
+    path("commands/<int:pk>/", commands.CommandDetailApi.as_view(), name="command-detail"),
     path("stations/", views.StationListApi.as_view(), name="station-list"),
     path("stations/<str:charge_point_id>/", views.StationDetailApi.as_view(), name="station-detail"),
     path("stations/<str:charge_point_id>/start/", views.StationStartApi.as_view(), name="station-start"),

@@ -130,7 +130,7 @@ def validate_request(action: str, payload: Any) -> None:
     if errors:
         raise InvalidInput(
             _("Invalid %(action)s payload: %(fields)s.") % {"action": action, "fields": ", ".join(errors)},
-            errors=errors,
+            errors={field: [message] for field, message in errors.items()},
         )
 
 
