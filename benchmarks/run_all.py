@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Run the OCPP load scenarios against the CSMS and the bare ``ocpp`` server, and print a table.
+
+Starts the servers itself, one scenario at a time (a fresh process each, so memory is measured
+from start-up): daphne serving ``csms.asgi:application`` on PostgreSQL and Redis, with everything
+persisted, and ``benchmarks/bare_server.py``. The load (``benchmarks/ocpp_load.py``) runs in its
+own process. Run on demand, never in CI; it needs PostgreSQL and Redis on 127.0.0.1.
+
+    .venv/bin/python benchmarks/run_all.py                       # every scenario, the issue's sizes
+    .venv/bin/python benchmarks/run_all.py --scenarios saturation,fleet --size fleet=1000 --duration 15
+
+The database (default ``postgres://postgres@127.0.0.1:5432/csms_bench``) is created and migrated
+when missing; the benchmark's charge points (BENCH-00000…) and id tag are registered first, as
+accepted stations, so the boot storm measures known chargers reconnecting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SIZES = {"boot": 5000, "traffic": 1000, "transactions": 100, "saturation": 100, "fleet": 5000, "idle": 10000}
+ORDER = ("saturation", "fleet", "boot", "idle", "transactions", "traffic")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def csms_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
+        "CSMS_CHANNEL_PREFIX": "csmsbench", "CSMS_UNKNOWN_CHARGE_POINTS": "accept",
+        "LOG_LEVEL": "WARNING", "DEBUG": "false", "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "csms.settings",
+    })
+    return env
+
+
+def prepare_database(args: argparse.Namespace, chargers: int) -> None:
+    """Create and migrate the benchmark database; register the charge points and the id tag."""
+    import psycopg
+
+    name = args.database_url.rsplit("/", 1)[-1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    env = csms_env(args)
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    code = f"""
+from decimal import Decimal
+from accounts.models import IdTag, User
+from billing.services import ledger_credit
+from stations.models import Station
+user, created = User.objects.get_or_create(email="bench@example.com", defaults={{"role": "driver"}})
+if user.balance < Decimal("1000000"):
+    ledger_credit(user_id=user.pk, amount=Decimal("100000000"), kind="adjustment", reason="benchmark")
+IdTag.objects.get_or_create(id_tag="{args.id_tag}", defaults={{"user": user}})
+ids = [f"BENCH-{{i:05d}}" for i in range({chargers})]
+known = set(Station.objects.filter(charge_point_id__in=ids).values_list("charge_point_id", flat=True))
+Station.objects.bulk_create([Station(charge_point_id=i, name=i) for i in ids if i not in known], batch_size=2000)
+Station.objects.filter(charge_point_id__startswith="BENCH-").update(connected=False, channel_name="")
+"""
+    subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def start_server(kind: str, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    log = open(ROOT / "benchmarks" / "results" / f"{kind}-{port}.log", "wb")  # noqa: SIM115
+    if kind == "csms":
+        endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
+        cmd = [PY, "-m", "daphne", "-e", endpoint, "csms.asgi:application"]
+        env = csms_env(args)
+    else:
+        cmd = [PY, "benchmarks/bare_server.py", "--port", str(port)]
+        env = dict(os.environ)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, proc)
+    time.sleep(args.settle)
+    return proc, port
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_scenario(kind: str, scenario: str, chargers: int, args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    proc, port = start_server(kind, args)
+    try:
+        cmd = [PY, str(ROOT / "benchmarks" / "ocpp_load.py"), "--url", f"ws://127.0.0.1:{port}/ocpp/",
+               "--scenario", scenario, "--chargers", str(chargers), "--duration", str(args.duration),
+               "--id-tag", args.id_tag, "--label", kind, "--server-pid", str(proc.pid), "--json"]
+        if scenario == "idle":
+            cmd += ["--duration", str(args.idle_duration)]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-2000:])
+        row = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        row["load_before"] = load_before
+        return row
+    finally:
+        stop_server(proc)
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = (f"{'scenario':<13}{'server':<7}{'chargers':>9}{'held':>7}{'refused':>8}{'errors':>7}"
+              f"{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'up in s':>9}{'KiB/conn':>10}{'load':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['scenario']:<13}{r['server']:<7}{r['chargers']:>9}{r['held']:>7}{r['refused']:>8}"
+              f"{r['errors']:>7}{fmt(r['rate'], 0):>9}{fmt(r['p50_ms']):>9}{fmt(r['p99_ms']):>9}"
+              f"{fmt(r['boot_seconds']):>9}{fmt(r['rss_per_connection_kib']):>10}{fmt(r['load_before']):>6}")
+        if r["refusal_reasons"]:
+            print(f"{'':<20}refused: {r['refusal_reasons']}")
+    by = {(r["scenario"], r["server"]): r for r in rows}
+    print()
+    if ("saturation", "csms") in by and ("saturation", "bare") in by:
+        ratio = by["saturation", "csms"]["rate"] / max(by["saturation", "bare"]["rate"], 1e-9)
+        print(f"saturation: CSMS at {ratio:.2f}x the bare server's message rate (goal >= 1.0x)")
+    if ("fleet", "csms") in by:
+        print(f"fleet: CSMS p99 {fmt(by['fleet', 'csms']['p99_ms'])} ms (goal < 25 ms)")
+    if ("boot", "csms") in by and ("boot", "bare") in by:
+        ratio = by["boot", "csms"]["boot_seconds"] / max(by["boot", "bare"]["boot_seconds"], 1e-9)
+        print(f"boot storm: CSMS took {ratio:.2f}x the bare server's time, {by['boot', 'csms']['refused']} "
+              f"handshakes failed (goal <= 1.5x, none failing)")
+    if ("idle", "csms") in by:
+        r = by["idle", "csms"]
+        print(f"idle: {r['held']} of {r['chargers']} held, {fmt(r['rss_per_connection_kib'])} KiB per connection "
+              f"(goal <= 40 KiB, none refused)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default=",".join(ORDER[:4]),
+                        help=f"comma-separated, from {', '.join(ORDER)} (default: %(default)s)")
+    parser.add_argument("--size", action="append", default=[], help="scenario=chargers, e.g. fleet=1000")
+    parser.add_argument("--servers", default="bare,csms", help="bare, csms or both (default: %(default)s)")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured window per scenario (s)")
+    parser.add_argument("--idle-duration", type=float, default=30.0, help="idle: how long to hold (s)")
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds between server start and load")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                                  "postgres://postgres@127.0.0.1:5432/csms_bench"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--id-tag", default="BENCH-TAG")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    sizes = dict(SIZES)
+    for item in args.size:
+        name, _, value = item.partition("=")
+        sizes[name] = int(value)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    servers = [s for s in args.servers.split(",") if s]
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    if "csms" in servers:
+        prepare_database(args, max(sizes[s] for s in scenarios))
+    rows = []
+    for scenario in scenarios:
+        for kind in servers:
+            print(f"… {scenario} ({sizes[scenario]} chargers) against {kind}", file=sys.stderr, flush=True)
+            rows.append(run_scenario(kind, scenario, sizes[scenario], args))
+    print()
+    print(f"{os.cpu_count()} CPUs; 'load' is the 1-minute load average when the scenario started")
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
