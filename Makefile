@@ -22,7 +22,7 @@ migrate: install
 # Celery worker and beat, together; one Ctrl-C stops them all.
 run: migrate
 	@$(PY) manage.py collectstatic --noinput -v0
-	@$(PY) manage.py demo_data
+	@PORT=$(PORT) $(PY) manage.py demo_data
 	@PORT=$(PORT) PY=$(PY) ./scripts/run-all.sh
 
 # First line: which database and channel layer the run uses (PostgreSQL and Redis are used when
@@ -31,6 +31,11 @@ test:
 	@. ./scripts/test-env.sh && $(MAKE) --no-print-directory install && \
 		./scripts/ensure-chromium.sh && \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# On demand, never in CI: OCPP load against daphne (PostgreSQL + Redis) and the bare ocpp server.
+# BENCH_ARGS e.g. "--scenarios saturation,fleet --size fleet=1000"; see benchmarks/run_all.py --help.
+benchmark-ocpp: install
+	@PY=$(PY) ./benchmarks/run_all.sh $(BENCH_ARGS)
 
 check: install
 	@$(PY) manage.py check

@@ -3,14 +3,15 @@
 set -u
 PY="${PY:-.venv/bin/python}"
 PORT="${PORT:-8000}"
-mkdir -p var/celery-broker/out var/celery-broker/processed
+VAR_DIR="${CSMS_VAR_DIR:-var}"
+mkdir -p "$VAR_DIR/celery-broker/out" "$VAR_DIR/celery-broker/processed"
 pids=()
 stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; exit 0; }
 trap stop INT TERM EXIT
 "$PY" -m daphne -b 127.0.0.1 -p "$PORT" csms.asgi:application &
 pids+=($!)
 "$PY" -m celery -A csms worker --beat --loglevel=INFO --concurrency=2 \
-  --schedule=var/celerybeat-schedule &
+  --schedule="$VAR_DIR/celerybeat-schedule" &
 pids+=($!)
 echo "CSMS on http://127.0.0.1:$PORT/ (admin at /admin/, API at /api/v1/docs/, chargers at ws://127.0.0.1:$PORT/ocpp/<id>) — Ctrl-C stops it."
 wait -n
