@@ -125,7 +125,8 @@ def station_connect(
     if not charge_point_id_is_valid(charge_point_id):
         return refuse("invalid charge point id")
 
-    station = Station.objects.select_for_update().filter(charge_point_id=charge_point_id).first()
+    # NO KEY UPDATE: does not block the message log's inserts (their FK takes KEY SHARE).
+    station = Station.objects.select_for_update(no_key=True).filter(charge_point_id=charge_point_id).first()
     created = False
     if station is None:
         if policy not in (UNKNOWN_ACCEPT, UNKNOWN_PENDING):
@@ -141,7 +142,7 @@ def station_connect(
             },
         )
         if not created:  # a concurrent handshake created it a moment ago
-            station = Station.objects.select_for_update().get(pk=station.pk)
+            station = Station.objects.select_for_update(no_key=True).get(pk=station.pk)
 
     if station.password_hash:
         if password is None:
@@ -246,7 +247,7 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
     under the ``pending`` policy, until an operator accepts) the same interval so they retry;
     Rejected ones are told so. ``details`` has the snake_case BootNotification fields.
     """
-    station = Station.objects.select_for_update().get(charge_point_id=charge_point_id)
+    station = Station.objects.select_for_update(no_key=True).get(charge_point_id=charge_point_id)
     fields = ["last_heartbeat", "ocpp_version"]
     for key, attr in _BOOT_FIELDS.items():
         value = details.get(key)
@@ -269,30 +270,41 @@ def station_heartbeat(*, charge_point_id: str, now: datetime) -> None:
     Station.objects.filter(charge_point_id=charge_point_id).update(last_heartbeat=now, connected=True)
 
 
-def station_last_seen_bulk(*, seen: Mapping[int, tuple[datetime, str]]) -> int:
+def station_last_seen_bulk(*, seen: Mapping[int, tuple[datetime, str]]) -> set[int]:
     """Write many stations' last-seen times at once: ``{station_id: (time, channel_name)}``.
 
     Only rows still held by that channel are touched; they are connected again if the offline job
-    had marked them offline in the meantime. One statement for the whole batch.
+    had marked them offline in the meantime. One statement for the whole batch; rows locked by a
+    running write are skipped, not waited for (waiting would deadlock with it): the caller keeps
+    those for the next round. Returns the ids written or no longer held by that channel.
     """
     if not seen:
-        return 0
-    rows = [(pk, when, channel) for pk, (when, channel) in seen.items()]
+        return set()
+    rows = [(pk, when, channel) for pk, (when, channel) in sorted(seen.items())]
     table = Station._meta.db_table
     if connection.vendor == "postgresql":
         values = ",".join(["(%s::bigint, %s::timestamptz, %s::text)"] * len(rows))
         params: list[Any] = [p for row in rows for p in row]
         sql = (
+            f"WITH v(id, t, ch) AS (VALUES {values}), "
+            f'locked AS (SELECT s.id FROM "{table}" s JOIN v ON s.id = v.id AND s.channel_name = v.ch '
+            f"ORDER BY s.id FOR NO KEY UPDATE OF s SKIP LOCKED) "
             f'UPDATE "{table}" AS s SET last_heartbeat = GREATEST(COALESCE(s.last_heartbeat, v.t), v.t), '
-            f"connected = TRUE FROM (VALUES {values}) AS v(id, t, ch) WHERE s.id = v.id AND s.channel_name = v.ch"
+            f"connected = TRUE FROM v WHERE s.id = v.id AND s.id IN (SELECT id FROM locked) RETURNING s.id"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount
-    count = 0
+            written = {row[0] for row in cursor.fetchall()}
+        held = set(
+            Station.objects.filter(pk__in=[pk for pk, _, _ in rows if pk not in written])
+            .filter(channel_name__in={channel for _, _, channel in rows})
+            .values_list("pk", "channel_name")
+        ) if len(written) < len(rows) else set()
+        busy = {pk for pk, channel in held if seen[pk][1] == channel}
+        return {pk for pk, _, _ in rows} - busy
     for pk, when, channel in rows:
-        count += Station.objects.filter(pk=pk, channel_name=channel).update(last_heartbeat=when, connected=True)
-    return count
+        Station.objects.filter(pk=pk, channel_name=channel).update(last_heartbeat=when, connected=True)
+    return {pk for pk, _, _ in rows}
 
 
 def _connector_event(station: Station, connector_id: int, status: str, error_code: str) -> dict[str, Any]:
@@ -323,10 +335,10 @@ def connector_status_update(
     offline queue delivered late) is kept out. Returns whether the status changed."""
     from notifications import services as notifications
 
-    station = Station.objects.select_for_update().get(charge_point_id=charge_point_id)
     at = timestamp or now
     changed: bool
     if connector_id == 0:
+        station = Station.objects.select_for_update(no_key=True).get(charge_point_id=charge_point_id)
         changed = station.charger_status != status
         station.charger_status = status
         station.charger_error_code = error_code
@@ -339,11 +351,22 @@ def connector_status_update(
             fields.append("faulted_since")
         station.save(update_fields=fields)
     else:
-        connector, created = Connector.objects.select_for_update().get_or_create(
-            station=station, connector_id=connector_id,
-            defaults={"status": status, "error_code": error_code, "status_at": at, "info": info[:50],
-                      "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50]},
+        # One query on the hot path: the connector (locked) with its station.
+        connector = (
+            Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
+            .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).first()
         )
+        created = False
+        if connector is None:
+            station = Station.objects.get(charge_point_id=charge_point_id)
+            connector, created = Connector.objects.get_or_create(
+                station=station, connector_id=connector_id,
+                defaults={"status": status, "error_code": error_code, "status_at": at, "info": info[:50],
+                          "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50]},
+            )
+            if not created:  # created concurrently a moment ago
+                connector = Connector.objects.select_for_update(no_key=True).select_related("station").get(pk=connector.pk)
+        station = connector.station
         if created:
             changed = True
         elif connector.status_at is not None and at < connector.status_at:
@@ -401,7 +424,7 @@ def station_data_transfer(*, charge_point_id: str, vendor_id: str, message_id: s
 def station_registration_set(*, station_id: int, status: str) -> Station:
     """Accept (or reject) a charger, e.g. one that connected while unknown under ``pending``.
     The charger is told at its next BootNotification."""
-    station = Station.objects.select_for_update().get(pk=station_id)
+    station = Station.objects.select_for_update(no_key=True).get(pk=station_id)
     station.registration_status = RegistrationStatus(status)
     station.save(update_fields=["registration_status"])
     return station

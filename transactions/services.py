@@ -263,12 +263,17 @@ def transaction_start(
     from reservations.models import Reservation
     from reservations.services import reservation_use
 
-    station = Station.objects.get(charge_point_id=charge_point_id)
-    connector = Connector.objects.select_for_update().filter(station=station, connector_id=connector_id).first()
+    connector = (
+        Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
+        .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).first()
+    )
     if connector is None:
+        station = Station.objects.get(charge_point_id=charge_point_id)
         connector, created_connector = Connector.objects.get_or_create(station=station, connector_id=connector_id)
         if not created_connector:
-            connector = Connector.objects.select_for_update().get(pk=connector.pk)
+            connector = Connector.objects.select_for_update(no_key=True).get(pk=connector.pk)
+    else:
+        station = connector.station
     existing = Transaction.objects.filter(
         station=station, connector=connector, id_tag=id_tag, started_at=started_at
     ).first()
@@ -317,17 +322,19 @@ def meter_values_record(
     from billing.services import session_cost_update
 
     samples = samples_parse(meter_values)
-    station = Station.objects.only("id", "charge_point_id").get(charge_point_id=charge_point_id)
     tx: Transaction | None = None
-    base = Transaction.objects.select_for_update(of=("self",)).select_related("connector")
+    # One query on the hot path: the session (locked) with its station and connector.
+    base = (
+        Transaction.objects.select_for_update(no_key=True, of=("self",)).select_related("station", "connector")
+        .filter(station__charge_point_id=charge_point_id)
+    )
     if transaction_id is not None:
-        tx = base.filter(pk=transaction_id, station=station).first()
+        tx = base.filter(pk=transaction_id).first()
         if tx is None:
             logger.warning("%s: MeterValues for unknown transaction %s", charge_point_id, transaction_id)
     elif connector_id > 0:
-        tx = base.filter(station=station, connector__connector_id=connector_id, stopped_at__isnull=True).first()
-    if tx is not None:
-        tx.station = station
+        tx = base.filter(connector__connector_id=connector_id, stopped_at__isnull=True).first()
+    station = tx.station if tx is not None else Station.objects.only("id").get(charge_point_id=charge_point_id)
     figures = _store_samples(station=station, connector_number=connector_id, tx=tx, samples=samples)
     if tx is not None and figures.latest is not None:
         if tx.stopped_at is None:
@@ -373,7 +380,7 @@ def transaction_stop(
 
     info = id_tag_authorize(id_tag=id_tag, now=now, check_concurrent=False) if id_tag else None
     tx = (
-        Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector")
+        Transaction.objects.select_for_update(no_key=True, of=("self",)).select_related("station", "connector")
         .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
     )
     if tx is None:

@@ -7,7 +7,8 @@ so one failing item rolls back alone. The caller's future resolves only after th
 charger is answered only once its data is durable. The same batch also carries:
 
 - the OCPP message log rows (one INSERT for all of them);
-- last-seen times (one UPDATE for all stations; heartbeats cost no statement of their own);
+- and, separately, last-seen times (one UPDATE for all stations every IDLE_FLUSH_SECONDS;
+  heartbeats cost no statement of their own);
 - live events published on commit, sent from the event loop after the batch (never one blocking
   Redis round trip each on the ORM thread).
 
@@ -18,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from channels.db import database_sync_to_async
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from core.events import publish_deferred
 from stations.models import OcppMessage
@@ -48,22 +52,28 @@ class _Item:
 
 
 class GroupCommitter:
-    def __init__(self) -> None:
+    def __init__(self, lanes: int | None = None) -> None:
         self._items: list[_Item] = []
         self._log: list[OcppMessage] = []
         self._seen: dict[int, tuple[datetime, str]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._lanes = lanes or _default_lanes()
+        self._busy = 0
+        self._executor = ThreadPoolExecutor(max_workers=self._lanes, thread_name_prefix="ocpp-db")
+        self._seen_task: asyncio.Task[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- producers (event loop) ---------------------------------------------------------------
 
     async def run(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-        """Run ``fn(**kwargs)`` in the next batch; return its result after the batch committed."""
+        """Run ``fn(**kwargs)`` in the next batch; return its result after the batch committed.
+
+        ``fn`` must own a ``transaction.atomic`` block (all domain services do): it becomes the
+        item's savepoint, so a failing item rolls back alone.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._items.append(_Item(fn, kwargs, future))
-        self._ensure_running()
-        self._wake.set()
+        self._dispatch()
         return await future
 
     def log(self, row: OcppMessage) -> None:
@@ -72,16 +82,30 @@ class GroupCommitter:
         self._flush_soon()
 
     def seen(self, station_id: int, when: datetime, channel_name: str) -> None:
-        """Remember that a station spoke; written with the next batch (lazy last-seen)."""
+        """Remember that a station spoke; written within IDLE_FLUSH_SECONDS (lazy last-seen)."""
         self._seen[station_id] = (when, channel_name)
         self._flush_soon()
 
-    def forget(self, station_id: int) -> None:
-        self._seen.pop(station_id, None)
-
     async def flush(self) -> None:
-        """Write everything queued now (tests, disconnects)."""
+        """Write everything queued now (tests, shutdown)."""
         await self.run(_noop)
+        await self._write_seen()
+
+    async def aclose(self) -> None:
+        """Flush, then close the lanes' database connections (tests; a server just exits)."""
+        await self.flush()
+        barrier = threading.Barrier(self._lanes)
+
+        def close_connection() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            barrier.wait(timeout=5)  # one call per thread: each lane closes its own connection
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, close_connection) for _ in range(self._lanes)))
+        self._executor.shutdown(wait=False)
+        _committers.pop(loop, None)
 
     def _flush_soon(self) -> None:
         if self._idle_timer is None:
@@ -90,53 +114,92 @@ class GroupCommitter:
 
     def _idle_flush(self) -> None:
         self._idle_timer = None
+        if self._log and not self._busy:
+            self._start_lane([], self._take_log())
+        if self._seen and (self._seen_task is None or self._seen_task.done()):
+            self._seen_task = self._spawn(self._write_seen())
         if self._log or self._seen:
-            self._ensure_running()
-            self._wake.set()
+            self._flush_soon()
 
-    def _ensure_running(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="ocpp-group-commit")
+    def _take_log(self) -> list[OcppMessage]:
+        log, self._log = self._log, []
+        return log
 
-    # --- the batch loop -----------------------------------------------------------------------
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            # Let handlers that are runnable right now enqueue as well (cheap gathering).
-            await asyncio.sleep(0)
-            while self._items or self._log or self._seen:
-                items, self._items = self._items[:MAX_BATCH], self._items[MAX_BATCH:]
-                log, self._log = self._log, []
-                seen, self._seen = self._seen, {}
-                events: list[tuple[str, dict[str, Any]]] = []
-                try:
-                    await database_sync_to_async(_execute)(items, log, seen, events)
-                except Exception as exc:  # the COMMIT itself failed: every item learns it
-                    logger.exception("group commit failed")
-                    for item in items:
-                        item.ok, item.result = False, exc
-                for item in items:
-                    if item.future.done():
-                        continue
-                    if item.ok:
-                        item.future.set_result(item.result)
-                    else:
-                        item.future.set_exception(item.result)
-                if events:
-                    asyncio.get_running_loop().create_task(_send_events(events))
+    # --- lanes --------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        # Up to ``lanes`` batches in flight, each on its own thread and database connection: one
+        # batch's round trips overlap another's. Work arriving meanwhile waits for a free lane and
+        # then goes in one batch (the group commit).
+        while self._items and self._busy < self._lanes:
+            items, self._items = self._items[:MAX_BATCH], self._items[MAX_BATCH:]
+            self._start_lane(items, self._take_log())
+
+    def _start_lane(self, items: list[_Item], log: list[OcppMessage]) -> None:
+        self._busy += 1
+        self._spawn(self._lane(items, log))
+
+    async def _lane(self, items: list[_Item], log: list[OcppMessage]) -> None:
+        events: list[tuple[str, dict[str, Any]]] = []
+        try:
+            await DatabaseSyncToAsync(_execute, thread_sensitive=False, executor=self._executor)(items, log, events)
+        except Exception as exc:  # the COMMIT itself failed: every item learns it
+            logger.exception("group commit failed")
+            for item in items:
+                item.ok, item.result = False, exc
+        finally:
+            self._busy -= 1
+        for item in items:
+            if item.future.done():
+                continue
+            if item.ok:
+                item.future.set_result(item.result)
+            else:
+                item.future.set_exception(item.result)
+        if events:
+            self._spawn(_send_events(events))
+        self._dispatch()
+
+    async def _write_seen(self) -> None:
+        from stations.services import station_last_seen_bulk
+
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, {}
+        try:
+            done = await DatabaseSyncToAsync(_atomic_call, thread_sensitive=False, executor=self._executor)(
+                station_last_seen_bulk, seen=seen
+            )
+        except Exception:
+            logger.exception("could not write last-seen times of %d stations", len(seen))
+            return
+        for pk, value in seen.items():  # rows a running write had locked: next round
+            if pk not in done:
+                self._seen.setdefault(pk, value)
+
+
+def _default_lanes() -> int:
+    # SQLite allows one writer at a time: more lanes would only wait for its lock.
+    return 4 if connection.vendor == "postgresql" else 1
+
+
+def _atomic_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    with transaction.atomic():
+        return fn(**kwargs)
 
 
 def _noop() -> None:
     return None
 
 
-def _execute(
-    items: list[_Item], log: list[OcppMessage], seen: dict[int, tuple[datetime, str]],
-    events: list[tuple[str, dict[str, Any]]],
-) -> None:
-    from stations.services import ocpp_messages_record, station_last_seen_bulk
+def _execute(items: list[_Item], log: list[OcppMessage], events: list[tuple[str, dict[str, Any]]]) -> None:
+    from stations.services import ocpp_messages_record
 
     retry: list[_Item] = []
     with publish_deferred(events):
@@ -156,9 +219,6 @@ def _execute(
                         ocpp_messages_record(messages=log)
                 except DatabaseError:
                     logger.exception("could not write %d OCPP log rows", len(log))
-            if seen:
-                with transaction.atomic():
-                    station_last_seen_bulk(seen=seen)
         for item in retry:  # deadlock victims and the like, on their own
             try:
                 with transaction.atomic():
@@ -168,15 +228,20 @@ def _execute(
                 item.result = exc
 
 
+_EVENT_CONCURRENCY = 32
+
+
 async def _send_events(events: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    # Many events of a batch go to the same groups; send them concurrently.
-    results = await asyncio.gather(
-        *(layer.group_send(group, {"type": "live.event", "event": event}) for group, event in events),
-        return_exceptions=True,
-    )
+    gate = asyncio.Semaphore(_EVENT_CONCURRENCY)  # stay well inside the Redis connection pool
+
+    async def send(group: str, event: dict[str, Any]) -> None:
+        async with gate:
+            await layer.group_send(group, {"type": "live.event", "event": event})
+
+    results = await asyncio.gather(*(send(group, event) for group, event in events), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             logger.warning("could not publish live event: %s", result)

@@ -72,9 +72,12 @@ async def open_charger() -> AsyncIterator[Callable[..., Any]]:
 
 @pytest.fixture(autouse=True)
 async def _close_orm_thread_connections() -> AsyncIterator[None]:
-    """The ORM thread keeps its connection (CONN_MAX_AGE); close it so the test database can go."""
+    """The ORM threads keep their connections (CONN_MAX_AGE); close them so the test database can go."""
     yield
     from channels.db import database_sync_to_async
     from django.db import connections
 
+    from stations.protocol.committer import committer
+
+    await committer().aclose()
     await database_sync_to_async(connections.close_all)()

@@ -66,8 +66,8 @@ def test_last_seen_bulk_writes_many_rows_and_reconnects_only_the_holder() -> Non
     b = present("CP-B", "cb", seen=T0)
     Station.objects.filter(pk=a.pk).update(connected=False)
     later = T0 + timedelta(minutes=5)
-    count = station_last_seen_bulk(seen={a.pk: (later, "ca"), b.pk: (later, "not-b")})
-    assert count == 1
+    done = station_last_seen_bulk(seen={a.pk: (later, "ca"), b.pk: (later, "not-b")})
+    assert done == {a.pk, b.pk}  # b is no longer held by that channel: nothing to retry
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.connected and a.last_heartbeat == later
@@ -79,3 +79,35 @@ def test_last_seen_never_goes_back() -> None:
     station_last_seen_bulk(seen={a.pk: (T0 - timedelta(minutes=1), "ca")})
     a.refresh_from_db()
     assert a.last_heartbeat == T0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_last_seen_skips_rows_locked_by_a_running_write_instead_of_waiting() -> None:
+    import threading
+
+    from django.db import connections, transaction
+
+    a = present("CP-A", "ca", seen=T0)
+    b = present("CP-B", "cb", seen=T0)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with transaction.atomic():
+            Station.objects.select_for_update(no_key=True).get(pk=a.pk)
+            locked.set()
+            release.wait(10)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        later = T0 + timedelta(minutes=1)
+        done = station_last_seen_bulk(seen={a.pk: (later, "ca"), b.pk: (later, "cb")})
+    finally:
+        release.set()
+        holder.join()
+    assert done == {b.pk}
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.last_heartbeat == T0 and b.last_heartbeat == later
