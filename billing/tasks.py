@@ -24,6 +24,8 @@ def session_stop_over_limit(transaction_id: int, reason: str = "") -> str:
     """Send RemoteStopTransaction to a session that reached a limit (balance, hold, max energy).
 
     Does nothing when the session already stopped (a second run, or the charger stopped first).
+    Does not wait for the answer: the command ledger (stations.Command) records it, and the stop
+    itself arrives as the charger's StopTransaction.
     """
     from transactions.models import Transaction
 
@@ -33,14 +35,13 @@ def session_stop_over_limit(transaction_id: int, reason: str = "") -> str:
     try:
         command = remote_call(
             tx.station.charge_point_id, "RemoteStopTransaction", {"transactionId": tx.pk},
-            wait=True, source="billing",
+            wait=False, source="billing",
         )
     except DomainError as exc:  # offline, timeout, CALLERROR: the charger's own limit is the fallback
         logger.warning("limit stop of session %s (%s) failed: %s", transaction_id, reason, exc)
         return exc.code
-    status = (getattr(command, "response", None) or {}).get("status", "")
-    logger.info("limit stop of session %s (%s): %s", transaction_id, reason, status)
-    return str(status)
+    logger.info("limit stop of session %s (%s): command %s", transaction_id, reason, getattr(command, "pk", None))
+    return "sent"
 
 
 @shared_task

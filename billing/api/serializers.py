@@ -90,3 +90,55 @@ class StatementQuerySerializer(serializers.Serializer[Any]):
 class RevenueQuerySerializer(serializers.Serializer[Any]):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     station = serializers.CharField(required=False, help_text="A charge point id.")
+
+
+class LineItemSerializer(serializers.Serializer[Any]):
+    code = serializers.ChoiceField(choices=["session_fee", "energy", "energy_tou", "time", "idle"])
+    label = serializers.CharField()
+    quantity = serializers.CharField()
+    unit = serializers.CharField()
+    unit_price = serializers.CharField()
+    amount = serializers.CharField()
+
+
+class ReceiptSerializer(serializers.Serializer[Any]):
+    """Output only: a finished session's receipt; the items add up to ``total`` exactly."""
+
+    transaction_id = serializers.IntegerField()
+    charge_point_id = serializers.CharField()
+    station = serializers.CharField()
+    connector_id = serializers.IntegerField()
+    id_tag = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    stopped_at = serializers.DateTimeField()
+    energy_kwh = serializers.CharField()
+    duration_minutes = serializers.IntegerField()
+    tariff = serializers.CharField()
+    items = LineItemSerializer(many=True)
+    total = serializers.CharField()
+    currency = serializers.CharField()
+
+
+class StatementSerializer(serializers.Serializer[Any]):
+    year = serializers.IntegerField()
+    month = serializers.IntegerField()
+    id_tag = serializers.CharField()
+    user = serializers.IntegerField(allow_null=True)
+    sessions = serializers.IntegerField()
+    energy_kwh = serializers.CharField()
+    total = serializers.CharField()
+    currency = serializers.CharField()
+    transactions = ReceiptSerializer(many=True)
+
+
+class RevenueMonthSerializer(serializers.Serializer[Any]):
+    month = serializers.IntegerField()
+    sessions = serializers.IntegerField()
+    energy_wh = serializers.IntegerField()
+    energy_kwh = serializers.CharField()
+    revenue = serializers.CharField()
+
+
+class RevenueSerializer(serializers.Serializer[Any]):
+    year = serializers.IntegerField()
+    months = RevenueMonthSerializer(many=True)

@@ -20,8 +20,11 @@ from billing.api.serializers import (
     GuestSessionCreateSerializer,
     LedgerEntrySerializer,
     PaymentSerializer,
+    ReceiptSerializer,
     RevenueQuerySerializer,
+    RevenueSerializer,
     StatementQuerySerializer,
+    StatementSerializer,
     TariffSerializer,
     TopupSerializer,
 )
@@ -33,6 +36,12 @@ from billing.selectors import ledger_list, receipt_get, revenue_by_month, statem
 from core.exceptions import NotFound
 from stations.models import Station
 from transactions.models import Transaction
+
+
+ERROR = OpenApiResponse(
+    response=inline_serializer("BillingError", {"detail": serializers.CharField(), "code": serializers.CharField(required=False)}),
+    description="An error: `detail`, and the field errors on 400.",
+)
 
 
 class TariffViewSet(viewsets.ModelViewSet[Tariff]):
@@ -49,7 +58,7 @@ class LedgerListApi(APIView):
 
     permission_classes = [IsPayingUser]
 
-    @extend_schema(responses=LedgerEntrySerializer(many=True))
+    @extend_schema(responses={200: LedgerEntrySerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
         user = request.user
         if "user" in request.query_params and is_admin(user):
@@ -72,7 +81,9 @@ class TopupCreateApi(APIView):
 
     permission_classes = [IsPayingUser]
 
-    @extend_schema(request=TopupSerializer, responses={201: PaymentSerializer, 409: OpenApiResponse(description="payments not configured")})
+    @extend_schema(request=TopupSerializer, responses={
+        201: PaymentSerializer, 400: ERROR, 401: ERROR, 403: ERROR,
+        409: OpenApiResponse(description="Online payments are not configured (no STRIPE_SECRET_KEY).")})
     def post(self, request: Request) -> Response:
         data = TopupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -115,7 +126,7 @@ class GuestSessionCreateApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=GuestSessionCreateSerializer, responses={201: GuestSessionOut})
+    @extend_schema(request=GuestSessionCreateSerializer, responses={201: GuestSessionOut, 400: ERROR, 404: ERROR, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = GuestSessionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -129,7 +140,7 @@ class GuestSessionDetailApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(responses={200: GuestSessionOut})
+    @extend_schema(responses={200: GuestSessionOut, 404: ERROR})
     def get(self, request: Request, token: str) -> Response:
         return Response(_guest_body(payments.guest_payment_from_token(token)))
 
@@ -157,6 +168,7 @@ class ReceiptApi(APIView):
 
     permission_classes = [IsPayingUser]
 
+    @extend_schema(responses={200: ReceiptSerializer, 401: ERROR, 403: ERROR, 404: ERROR})
     def get(self, request: Request, pk: int) -> Response:
         tx = Transaction.objects.select_related("station", "connector").filter(pk=pk).first()
         if tx is None or not (is_admin(request.user) or tx.user_id == request.user.pk):
@@ -188,7 +200,8 @@ class StatementApi(APIView):
 
     permission_classes = [IsPayingUser]
 
-    @extend_schema(parameters=[StatementQuerySerializer])
+    @extend_schema(parameters=[StatementQuerySerializer],
+                   responses={200: StatementSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
         st = _statement(request)
         return Response({
@@ -202,7 +215,9 @@ class StatementApi(APIView):
 class StatementCsvApi(APIView):
     permission_classes = [IsPayingUser]
 
-    @extend_schema(parameters=[StatementQuerySerializer], responses={(200, "text/csv"): OpenApiResponse(description="CSV")})
+    @extend_schema(parameters=[StatementQuerySerializer],
+                   responses={(200, "text/csv"): OpenApiResponse(description="CSV, one row per session and a total"),
+                              400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> HttpResponse:
         st = _statement(request)
         response = HttpResponse(statement_csv(st), content_type="text/csv; charset=utf-8")
@@ -215,7 +230,8 @@ class RevenueApi(APIView):
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(parameters=[RevenueQuerySerializer])
+    @extend_schema(parameters=[RevenueQuerySerializer],
+                   responses={200: RevenueSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
     def get(self, request: Request) -> Response:
         query = RevenueQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
