@@ -64,3 +64,11 @@ def month_name(month: int) -> str:
     from django.utils.dates import MONTHS
 
     return str(MONTHS[month])
+
+
+@register.simple_tag
+def pending_chargers(limit: int = 20) -> list[Any]:
+    """Unknown chargers that connected under ``CSMS_UNKNOWN_CHARGE_POINTS=pending``, newest first."""
+    from stations.models import RegistrationStatus, Station
+
+    return list(Station.objects.filter(registration_status=RegistrationStatus.PENDING).order_by("-created_at")[:limit])

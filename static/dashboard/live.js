@@ -13,6 +13,8 @@
     try { labels = JSON.parse(labelsNode.textContent); } catch (e) { /* keep defaults */ }
   }
   var lang = document.documentElement.lang || "en";
+  // Times are shown in the operator's time zone (the server's choice), not the browser's.
+  function tz() { return (document.body && document.body.dataset.tz) || undefined; }
   var socket = null;
   var retry = 500;
   var options = {};
@@ -20,6 +22,7 @@
   function indicator(ok) {
     var el = document.getElementById("live-indicator");
     if (!el) return;
+    el.hidden = false;
     el.textContent = ok ? labels.t.live : labels.t.disconnected;
     el.className = "live-indicator " + (ok ? "live-on" : "live-off");
     document.body.dataset.live = ok ? "on" : "off";
@@ -90,6 +93,15 @@
     kw: function (w) { return w === null || w === undefined ? "–" : number(w / 1000, 1); },
     duration: duration,
     setText: setText,
-    lang: lang
+    lang: lang,
+    time: function (ms) {
+      var opts = {hour: "2-digit", minute: "2-digit", second: "2-digit"};
+      try { return new Date(ms).toLocaleTimeString(lang, Object.assign({timeZone: tz()}, opts)); }
+      catch (e) { return new Date(ms).toLocaleTimeString(lang, opts); }
+    },
+    dateTime: function (ms) {
+      try { return new Date(ms).toLocaleString(lang, {timeZone: tz()}); }
+      catch (e) { return new Date(ms).toLocaleString(lang); }
+    }
   };
 })();

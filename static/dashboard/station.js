@@ -7,9 +7,7 @@
   var points = JSON.parse(document.getElementById("curve-data").textContent);
   var seen = {};
 
-  function timeLabel(ms) {
-    return new Date(ms).toLocaleTimeString(CSMSLive.lang, {hour: "2-digit", minute: "2-digit", second: "2-digit"});
-  }
+  function timeLabel(ms) { return CSMSLive.time(ms); }
 
   var chart = null;
   if (window.Chart) {
@@ -109,7 +107,7 @@
       row.innerHTML = "<td></td><td></td><td></td><td data-field='stopped'></td><td data-field='energy'></td><td><span data-field='cost'></span></td>";
       row.children[0].textContent = ev.id;
       row.children[1].textContent = ev.connector_id;
-      row.children[2].textContent = new Date().toLocaleString(CSMSLive.lang);
+      row.children[2].textContent = CSMSLive.dateTime(Date.now());
       tbody.insertBefore(row, tbody.firstChild);
     }
     CSMSLive.setText(row, "energy", CSMSLive.kwh(ev.energy_wh));

@@ -87,3 +87,11 @@ def test_drivers_cannot_open_the_admin(client: Client) -> None:
     client.force_login(make_user("d@example.com", Role.DRIVER))
     response = client.get(reverse("admin:stations_station_changelist"))
     assert response.status_code == 302
+
+
+def test_the_admin_index_lists_pending_chargers_with_an_accept_button(admin_client: Client) -> None:
+    pending = StationFactory(charge_point_id="UNKNOWN-7", registration_status=RegistrationStatus.PENDING)
+    StationFactory(charge_point_id="KNOWN-1")
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "UNKNOWN-7" in html and "KNOWN-1" not in html
+    assert reverse("admin:stations_station_accept", args=[pending.pk]) in html
