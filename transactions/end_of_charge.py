@@ -39,12 +39,13 @@ def _active() -> Any:
     return Transaction.objects.filter(stopped_at__isnull=True, inferred_stopped_at__isnull=True)
 
 
-def _power_samples(tx: Transaction, since: datetime) -> list[tuple[datetime, float]]:
-    """Total power per sample time since ``since`` (phases summed when no total was sent)."""
+def _power_samples(tx: Transaction, limit: int = 600) -> list[tuple[datetime, float]]:
+    """The session's latest total power samples, oldest first (phases summed when no total was sent)."""
     totals: dict[datetime, float] = {}
     per_phase: dict[datetime, float] = {}
-    rows = MeterValue.objects.filter(transaction=tx, measurand=POWER, timestamp__gte=since).values_list(
-        "timestamp", "phase", "value"
+    rows = (
+        MeterValue.objects.filter(transaction=tx, measurand=POWER)
+        .order_by("-timestamp").values_list("timestamp", "phase", "value")[:limit]
     )
     for timestamp, phase, value in rows:
         if phase in ("", None):
@@ -55,30 +56,41 @@ def _power_samples(tx: Transaction, since: datetime) -> list[tuple[datetime, flo
     return sorted(merged.items())
 
 
+def _low_since(samples: list[tuple[datetime, float]], threshold: int) -> datetime | None:
+    """When the power last dropped under the threshold and stayed there (None: it is not under)."""
+    dropped = None
+    for timestamp, value in reversed(samples):
+        if value >= threshold:
+            break
+        dropped = timestamp
+    return dropped
+
+
 def end_of_charge_detect_power(*, now: datetime) -> list[int]:
     """Sessions whose power has stayed under the station's threshold for ``eoc_minutes``.
 
-    Looks at the samples of the last ``eoc_minutes``: at least one, all under the threshold, and
-    the session older than the window. Sets ``end_of_charge_at`` to ``now`` (conditional update:
-    a second run changes nothing); clears it when the power is back over the threshold.
-    Returns the ids detected now.
+    The power dropped under the threshold at the first low sample after the last high one (or
+    the first sample at all); every later sample is low; ``eoc_minutes`` have passed since. Sparse
+    samples are fine: the time counts, not the number of samples. Sets ``end_of_charge_at`` to
+    ``now`` (conditional update: a second run changes nothing); clears it when the newest sample
+    is back over the threshold. Returns the ids detected now.
     """
     detected = []
     candidates = _active().filter(station__eoc_power_threshold_w__gt=0).select_related("station")
     for tx in candidates:
         station = tx.station
-        window_start = now - timedelta(minutes=max(station.eoc_minutes, 1))
+        samples = _power_samples(tx)
+        if not samples:
+            continue
+        dropped = _low_since(samples, station.eoc_power_threshold_w)
         if tx.end_of_charge_at is not None:
-            newest = _power_samples(tx, tx.end_of_charge_at)
-            if newest and newest[-1][1] >= station.eoc_power_threshold_w and newest[-1][0] > tx.end_of_charge_at:
+            newest_at, newest = samples[-1]
+            if newest >= station.eoc_power_threshold_w and newest_at > tx.end_of_charge_at:
                 Transaction.objects.filter(pk=tx.pk, end_of_charge_at=tx.end_of_charge_at).update(
                     end_of_charge_at=None
                 )
             continue
-        if tx.started_at > window_start:
-            continue
-        samples = _power_samples(tx, window_start)
-        if samples and all(value < station.eoc_power_threshold_w for _, value in samples):
+        if dropped is not None and now - dropped >= timedelta(minutes=station.eoc_minutes):
             if Transaction.objects.filter(pk=tx.pk, end_of_charge_at__isnull=True).update(end_of_charge_at=now):
                 detected.append(tx.pk)
     return detected

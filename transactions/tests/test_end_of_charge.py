@@ -152,3 +152,12 @@ def test_the_watch_task_runs_every_part():
     assert result["end_of_charge_detected"] == [tx.pk]
     assert result["end_of_charge_acted"] == [tx.pk]
     assert Notification.objects.filter(user=tx.user, kind=NotificationKind.END_OF_CHARGE).exists()
+
+
+def test_sparse_samples_count_the_time_since_the_power_dropped():
+    now = timezone.now()
+    tx = session(now)
+    Station.objects.filter(pk=tx.station_id).update(eoc_minutes=2)
+    power(tx, 7, 7400, now)
+    power(tx, 3, 200, now)
+    assert end_of_charge.end_of_charge_detect_power(now=now) == [tx.pk]
