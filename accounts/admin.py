@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import STAFF_ROLES, IdTag, Role, User
@@ -27,6 +29,12 @@ class UserEditForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+
+
+class CreditForm(forms.Form):
+    amount = forms.DecimalField(label=_("amount"), max_digits=12, decimal_places=2,
+                                help_text=_("Negative for a correction."))
+    reason = forms.CharField(label=_("reason"), max_length=200, required=False)
 
 
 class IdTagInline(admin.TabularInline):
@@ -78,7 +86,7 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "role", "usable_password", "password1", "password2")}),
     )
-    actions = ("block_users", "unblock_users")
+    actions = ("credit_users", "block_users", "unblock_users")
 
     def get_inlines(self, request: HttpRequest, obj: User | None = None) -> tuple[Any, ...]:
         return self.inlines if obj is not None else ()
@@ -111,6 +119,29 @@ class UserAdmin(DjangoUserAdmin):
             obj.refresh_from_db()
             return
         super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Credit the selected users' balance"))
+    def credit_users(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        """An intermediate page asks for the amount; each credit is one ledger entry (billing)."""
+        from accounts.services import user_credit
+
+        form = CreditForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for user in queryset:
+                try:
+                    user_credit(actor=request.user, user_id=user.pk,  # type: ignore[arg-type]
+                                amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"])
+                except DomainError as exc:
+                    self.message_user(request, f"{user.email}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, _("%(email)s credited %(amount)s.") % {
+                        "email": user.email, "amount": form.cleaned_data["amount"]}, messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/accounts/user/credit.html", {
+            **self.admin_site.each_context(request), "title": _("Credit balance"), "form": form,
+            "users": queryset, "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
 
     @admin.action(description=_("Block the selected users"))
     def block_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

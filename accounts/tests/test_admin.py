@@ -47,3 +47,18 @@ def test_a_super_admin_changes_a_role_through_the_service(client: Client) -> Non
     assert response.status_code == 302, response.content.decode()[-3000:]
     driver.refresh_from_db()
     assert driver.role == Role.ADMIN
+
+
+def test_the_credit_action_adds_one_ledger_entry_per_user(client: Client) -> None:
+    from billing.models import LedgerEntry
+
+    client.force_login(make_user("root@example.com", Role.SUPER_ADMIN))
+    driver = make_user("driver@example.com", Role.DRIVER, balance="0.00")
+    url = reverse("admin:accounts_user_changelist")
+    page = client.post(url, {"action": "credit_users", "_selected_action": [driver.pk]})
+    assert page.status_code == 200 and "driver@example.com" in page.content.decode()
+    client.post(url, {"action": "credit_users", "_selected_action": [driver.pk], "apply": "1",
+                      "amount": "15.00", "reason": "welcome"})
+    driver.refresh_from_db()
+    assert str(driver.balance) == "15.00"
+    assert list(LedgerEntry.objects.filter(user=driver).values_list("amount", "reason")) == [(15, "welcome")]
