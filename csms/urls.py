@@ -20,4 +20,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("accounts/", include("accounts.urls")),
     path("dashboard/", include("dashboard.urls")),
+    path("admin-tools/stations/", include("stations.views_admin_commands")),
+    path("files/", include("stations.files")),
 ]

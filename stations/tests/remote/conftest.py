@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from ocpp.v16 import ChargePoint
 
 from stations.models import Station
@@ -84,6 +84,9 @@ class HarnessConsumer(RemoteCommandsMixin):
 
 @pytest.fixture
 async def linked_consumer(transactional_db: Any) -> AsyncIterator[Callable[..., Any]]:
+    # A fresh layer for each test's event loop: channels-redis keeps per-channel locks and cleanup
+    # tasks that belong to the loop that made them.
+    channel_layers.backends.clear()
     consumers: list[HarnessConsumer] = []
 
     async def make(behaviour: dict[str, Any] | None = None, *, ready: bool = True, **station: Any) -> HarnessConsumer:
@@ -98,3 +101,7 @@ async def linked_consumer(transactional_db: Any) -> AsyncIterator[Callable[..., 
     yield make
     for consumer in consumers:
         await consumer.stop()
+    layer = get_channel_layer()
+    if hasattr(layer, "wait_received"):
+        await layer.wait_received()
+    channel_layers.backends.clear()

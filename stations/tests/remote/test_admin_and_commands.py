@@ -1,0 +1,95 @@
+"""The operators' doors: admin command buttons and form, ``ocpp_call`` and ``charge_points``."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from accounts.tests.factories import AdminFactory, UserFactory
+from stations.models import Command
+from stations.tests.factories import StationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    client.force_login(AdminFactory())
+    return client
+
+
+def test_the_command_form_is_for_staff_only(client: Client) -> None:
+    station = StationFactory()
+    client.force_login(UserFactory())
+    response = client.get(reverse("station-command-form", args=[station.pk]))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_command_form_lists_every_action(admin_client: Client) -> None:
+    station = StationFactory()
+    response = admin_client.get(reverse("station-command-form", args=[station.pk]))
+    assert response.status_code == 200
+    assert b"GetCompositeSchedule" in response.content and b"TriggerMessage" in response.content
+
+
+def test_the_command_form_names_the_invalid_field_and_sends_nothing(admin_client: Client) -> None:
+    station = StationFactory(connected=True, channel_name="specific.x!y")
+    response = admin_client.post(reverse("station-command-form", args=[station.pk]),
+                                 {"action": "Reset", "payload": '{"type": "Warm"}', "wait": "on"})
+    assert response.status_code == 200
+    assert b"type:" in response.content
+    assert not Command.objects.exists()
+
+
+def test_the_command_form_shows_an_offline_charger(admin_client: Client) -> None:
+    station = StationFactory()
+    response = admin_client.post(reverse("station-command-form", args=[station.pk]),
+                                 {"action": "ClearCache", "payload": "{}", "wait": "on"})
+    assert b"not connected" in response.content
+    assert Command.objects.get().state == "offline"
+
+
+def test_a_command_button_reports_its_outcome_and_returns(admin_client: Client) -> None:
+    station = StationFactory()
+    page = reverse("admin:stations_station_change", args=[station.pk])
+    response = admin_client.post(reverse("station-command-button", args=[station.pk, "soft-reset"]),
+                                 {"next": page}, follow=True)
+    assert response.redirect_chain[-1][0] == page
+    assert "not connected" in " ".join(str(m) for m in response.context["messages"])
+    assert Command.objects.get().request == {"type": "Soft"}
+
+
+def test_the_station_page_shows_the_command_buttons(admin_client: Client) -> None:
+    station = StationFactory()
+    response = admin_client.get(reverse("admin:stations_station_change", args=[station.pk]))
+    assert response.status_code == 200
+    assert reverse("station-command-button", args=[station.pk, "get-configuration"]).encode() in response.content
+
+
+def test_charge_points_lists_stations_with_their_connected_state() -> None:
+    StationFactory(charge_point_id="CP-ON", online=True)
+    StationFactory(charge_point_id="CP-OFF")
+    out = io.StringIO()
+    call_command("charge_points", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("CP-OFF") and " no " in line for line in lines)
+    assert any(line.startswith("CP-ON") and " yes " in line for line in lines)
+    assert lines[-1] == "2 stations, 1 connected"
+
+
+def test_ocpp_call_explains_bad_input_and_offline_chargers() -> None:
+    StationFactory(charge_point_id="CP-1")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        call_command("ocpp_call", "CP-1", "Reset", "{type")
+    with pytest.raises(CommandError, match="type"):
+        call_command("ocpp_call", "CP-1", "Reset", '{"type": "Warm"}')
+    with pytest.raises(CommandError, match="not a CSMS-initiated"):
+        call_command("ocpp_call", "CP-1", "Heartbeat", "{}")
+    with pytest.raises(CommandError, match="Unknown station"):
+        call_command("ocpp_call", "CP-2", "ClearCache", "{}")
+    with pytest.raises(CommandError, match="not connected"):
+        call_command("ocpp_call", "CP-1", "ClearCache")
