@@ -24,13 +24,6 @@ def transaction_watch() -> dict[str, Any]:
 
 
 @shared_task
-def transaction_end_of_charge_act(transaction_id: int) -> bool:
-    from transactions.end_of_charge import end_of_charge_act
-
-    return end_of_charge_act(transaction_id=transaction_id, now=timezone.now())
-
-
-@shared_task
 def transaction_flag_stale() -> dict[str, list[int]]:
     from transactions.jobs import transaction_flag_stale as flag
 
