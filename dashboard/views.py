@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
@@ -97,10 +97,6 @@ def station_detail(request: HttpRequest, pk: int) -> HttpResponse:
     station = get_object_or_404(Station, pk=pk)
     connectors = list(station.connectors.filter(connector_id__gt=0).order_by("connector_id"))
     active = station_active_transaction(station=station)
-    try:
-        command_form_url = reverse("station-command-form", args=[station.pk])
-    except NoReverseMatch:
-        command_form_url = ""
     status = station.compute_status(connectors)
     return render(request, "dashboard/station.html", {
         "nav": "overview",
@@ -113,7 +109,6 @@ def station_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "recent": Transaction.objects.filter(station=station).select_related("connector", "user")
         .order_by("-started_at", "-id")[:10],
         "commands": Command.objects.filter(station=station).select_related("requested_by")[:10],
-        "command_form_url": command_form_url,
     })
 
 

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -166,17 +166,12 @@ class StationAdmin(admin.ModelAdmin):
 
 def station_admin_context(station: Station) -> dict[str, Any]:
     """What the station's admin page shows below the form: logs, refusals, commands."""
-    try:
-        command_form_url = reverse("station-command-form", args=[station.pk])
-    except NoReverseMatch:
-        command_form_url = ""
     from stations.models import StationStatus
 
     status = station.compute_status(list(station.connectors.all()))
     return {
         "station": station,
         "station_status_label": StationStatus(status).label,
-        "command_form_url": command_form_url,
         "is_pending": station.registration_status == RegistrationStatus.PENDING,
         "last_messages": list(OcppMessage.objects.filter(station=station).order_by("-created_at", "-id")[:20]),
         "refused_attempts": list(
