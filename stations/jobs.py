@@ -18,16 +18,17 @@ from django.db.models import Min, Q
 from notifications import messages
 from notifications.models import NotificationKind
 from notifications.services import notification_send_to_operators
-from stations.models import Command, CommandState, RefusedConnection, Station
+from stations.models import Command, CommandState, RefusedConnection, RegistrationStatus, Station
 
 logger = logging.getLogger(__name__)
 
 
 def _stale_stations(*, now: datetime) -> list[Station]:
-    """Stations known to have talked once and silent for three of their heartbeat intervals."""
+    """Accepted stations known to have talked once and silent for three of their heartbeat intervals
+    (a pending unknown charger going away is no operator's concern until it is accepted)."""
     shortest = Station.objects.aggregate(m=Min("heartbeat_interval"))["m"] or 1
     candidates = Station.objects.filter(
-        dismissed=False, last_heartbeat__isnull=False,
+        dismissed=False, registration_status=RegistrationStatus.ACCEPTED, last_heartbeat__isnull=False,
         last_heartbeat__lt=now - timedelta(seconds=3 * max(shortest, 1)),
     )
     return [
