@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.template.loader import render_to_string, select_template
+from django.template.loader import select_template
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
