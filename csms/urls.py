@@ -19,6 +19,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("billing/", include("billing.urls")),
     path("accounts/", include("accounts.urls")),
+    path("qr/", include("stations.qr_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin-tools/stations/", include("stations.views_admin_commands")),
     path("files/", include("stations.files")),
