@@ -93,3 +93,16 @@ def test_a_driver_cannot_read_another_drivers_id_tag(driver, history) -> None:  
 def test_an_admin_reads_the_statement_of_any_id_tag(history) -> None:  # type: ignore[no-untyped-def]
     response = logged_in(AdminFactory()).get("/billing/statements/2026/3/?id_tag=SOMEONE")
     assert [tx.pk for tx in response.context["statement"].transactions] == [history[4].pk]
+
+
+def test_a_guest_opens_the_receipt_with_the_token_of_their_payment() -> None:
+    from billing.models import Payment, PaymentKind, PaymentStatus
+    from billing.payments import guest_token
+
+    tx = finished(IdTagFactory(id_tag="GUEST01", user=None), datetime(2026, 3, 2, 8, tzinfo=UTC), 1000)
+    payment = Payment.objects.create(kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.CAPTURED, transaction=tx,
+                                     id_tag="GUEST01", amount=Decimal("30"))
+    other = Payment.objects.create(kind=PaymentKind.SESSION_HOLD, id_tag="GUEST02", amount=Decimal("30"))
+    assert Client().get(f"/billing/receipts/{tx.pk}/?token={guest_token(payment)}").status_code == 200
+    assert Client().get(f"/billing/receipts/{tx.pk}/?token={guest_token(other)}").status_code == 404
+    assert Client().get(f"/billing/receipts/{tx.pk}/?token=forged").status_code == 404
