@@ -93,3 +93,36 @@ def test_ocpp_call_explains_bad_input_and_offline_chargers() -> None:
         call_command("ocpp_call", "CP-2", "ClearCache", "{}")
     with pytest.raises(CommandError, match="not connected"):
         call_command("ocpp_call", "CP-1", "ClearCache")
+
+
+def test_the_command_api_is_for_admins_only() -> None:
+    from rest_framework.test import APIClient
+
+    station = StationFactory()
+    api = APIClient()
+    url = f"/api/v1/stations/{station.charge_point_id}/commands/ClearCache/"
+    assert api.post(url, {}, format="json").status_code == 401
+    api.force_authenticate(UserFactory())
+    assert api.post(url, {}, format="json").status_code == 403
+    command = Command.objects.create(station=station, action="ClearCache", request={})
+    assert api.get(f"/api/v1/commands/{command.pk}/").status_code == 403
+    assert not Command.objects.exclude(pk=command.pk).exists()
+
+
+def test_the_command_api_answers_400_404_and_409_without_sending() -> None:
+    from rest_framework.test import APIClient
+
+    station = StationFactory()
+    api = APIClient()
+    api.force_authenticate(AdminFactory())
+    assert api.post("/api/v1/stations/bad%20id/commands/ClearCache/", {}, format="json").status_code == 400
+    assert api.post("/api/v1/stations/NOPE/commands/ClearCache/", {}, format="json").status_code == 404
+    base = f"/api/v1/stations/{station.charge_point_id}/commands"
+    assert api.post(f"{base}/Heartbeat/", {}, format="json").status_code == 404
+    invalid = api.post(f"{base}/UnlockConnector/", {"connectorId": "one"}, format="json")
+    assert invalid.status_code == 400 and "connectorId" in invalid.json()["errors"]
+    offline = api.post(f"{base}/ClearCache/", {}, format="json")
+    assert offline.status_code == 409 and offline.json()["code"] == "charger_offline"
+    record = api.get(f"/api/v1/commands/{offline.json()['command']}/").json()
+    assert record["state"] == "offline" and record["charge_point_id"] == station.charge_point_id
+    assert api.get("/api/v1/commands/999999/").status_code == 404

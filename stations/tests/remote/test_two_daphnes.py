@@ -11,7 +11,6 @@ import contextlib
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -23,39 +22,28 @@ from ocpp.v16 import call
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import AdminFactory
+from core.testing import ROOT, free_port, server_env, wait_for_port
 from stations.models import ChargingProfile, Command, CompositeSchedule, ConfigurationKey, Connector, Station
 from stations.tests.factories import ConnectorFactory, StationFactory
 from stations.tests.remote.charger import REQUESTS, TestCharger
-
-def _root_conftest(config: pytest.Config) -> Any:
-    """The project's conftest module (its helpers start daphne on the test database)."""
-    root = Path(__file__).resolve().parents[3] / "conftest.py"
-    for module in config.pluginmanager.get_plugins():
-        if getattr(module, "__file__", None) and Path(module.__file__).resolve() == root:
-            return module
-    raise RuntimeError("the root conftest is not loaded")
-
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
-def daphne_pair(
-    request: pytest.FixtureRequest, django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, str]]:
+def daphne_pair(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """Two daphne processes for the whole module (starting them is the slow part)."""
-    helpers = _root_conftest(request.config)
     procs = []
     hosts = []
     for _ in range(2):
-        port = helpers.free_port()
+        port = free_port()
         log = tmp_path_factory.mktemp("daphne") / "daphne.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "csms.asgi:application"],
-            cwd=helpers.ROOT, env=helpers.server_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            cwd=ROOT, env=server_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
         procs.append(proc)
-        helpers._wait_for_port(port, proc)
+        wait_for_port(port, proc)
         hosts.append(f"127.0.0.1:{port}")
     yield hosts[0], hosts[1]
     for proc in procs:
@@ -237,3 +225,16 @@ async def test_idle_consumer_on_redis_still_receives_a_command_after_seven_secon
     response = await live.post(charger.id, "GetLocalListVersion", {})
     assert response.status_code == 200
     assert response.json() == {"listVersion": 4}
+
+
+async def test_ocpp_call_prints_the_answer_of_a_charger_on_another_process(live: Live) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    charger = await live.charger()
+    out = io.StringIO()
+    await asyncio.to_thread(call_command, "ocpp_call", charger.id, "GetConfiguration",
+                            '{"key": ["NumberOfConnectors"]}', stdout=out)
+    assert '"value": "2"' in out.getvalue()
+    assert [a for a, _ in charger.received] == ["GetConfiguration"]
