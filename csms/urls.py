@@ -20,6 +20,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("accounts/", include("accounts.urls")),
     path("qr/", include("stations.qr_urls")),
+    path("charge/", include("stations.charge_urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin-tools/stations/", include("stations.views_admin_commands")),
     path("files/", include("stations.files")),

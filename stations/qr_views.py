@@ -27,3 +27,17 @@ def qr_sheet(request: HttpRequest, charge_point_id: str | None = None) -> HttpRe
         svg = segno.make(link, error="m").svg_inline(scale=6, border=2)
         labels.append({"connector": connector, "station": connector.station, "link": link, "svg": mark_safe(svg)})
     return render(request, "stations/qr_sheet.html", {"labels": labels, "charge_point_id": charge_point_id})
+
+
+def charge_landing(request: HttpRequest, charge_point_id: str, connector_id: int) -> HttpResponse:
+    """What a QR code's link shows in a browser without the app: the connector, its status, and the
+    link again for the app (phones with the app installed open the app instead)."""
+    from stations.registry import station_visible_q
+
+    station = get_object_or_404(Station.objects.filter(station_visible_q(admin=False)), charge_point_id=charge_point_id)
+    connector = get_object_or_404(Connector, station=station, connector_id=connector_id, connector_id__gt=0)
+    link = connector_start_link(charge_point_id=charge_point_id, connector_id=connector_id)
+    return render(request, "stations/charge_landing.html", {
+        "station": station, "connector": connector, "link": link,
+        "station_status": station.compute_status(list(station.connectors.filter(connector_id__gt=0))),
+    })

@@ -47,7 +47,7 @@ def _remote_call(charge_point_id: str, action: str, payload: dict[str, object], 
 
 
 def min_balance() -> Decimal:
-    return Decimal(str(getattr(settings, "CSMS_MIN_BALANCE_TO_CHARGE", "0.01")))
+    return Decimal(settings.CSMS_MIN_BALANCE_TO_CHARGE)
 
 
 def balance_check(*, user: User) -> None:

@@ -28,3 +28,14 @@ def test_drivers_cannot_open_the_sheet(client):
     client.force_login(UserFactory())
     r = client.get("/qr/")
     assert r.status_code == 302 and "/admin/login/" in r["Location"]
+
+
+def test_the_qr_link_opens_a_landing_page_without_the_app(client, settings):
+    settings.CSMS_PUBLIC_URL = "https://csms.example.com"
+    station = StationFactory(charge_point_id="ACME:1", name="Harbour", online=True)
+    ConnectorFactory(station=station, connector_id=1)
+    r = client.get("/charge/ACME%3A1/1/")
+    assert r.status_code == 200
+    assert b"Harbour" in r.content and b'href="https://csms.example.com/charge/ACME%3A1/1/"' in r.content
+    assert client.get("/charge/ACME%3A1/5/").status_code == 404
+    assert client.get("/charge/NOPE/1/").status_code == 404
