@@ -12,6 +12,7 @@ urlpatterns = [
     path("stations/<int:pk>/", views.station_detail, name="station"),
     path("stations/<int:pk>/edit/", views.station_edit, name="station-edit"),
     path("users/", views.user_list, name="users"),
+    path("users/balances/", views.user_balances, name="user-balances"),
     path("users/<int:pk>/role/", views.user_role, name="user-role"),
     path("report/", views.report, name="report"),
     path("report/data/", views.report_data, name="report-data"),

@@ -141,6 +141,15 @@ def user_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+@operator_required
+def user_balances(request: HttpRequest) -> JsonResponse:
+    """Balances of the users a page shows (``?ids=1,2``): read again after a session is settled."""
+    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:200]
+    rows = User.objects.filter(pk__in=ids).values_list("pk", "balance", "currency")
+    return JsonResponse({"balances": {str(pk): {"balance": f"{balance:.2f}", "currency": currency}
+                                      for pk, balance, currency in rows}})
+
+
 @require_POST
 @operator_required
 def user_role(request: HttpRequest, pk: int) -> HttpResponse:

@@ -153,4 +153,38 @@ def test_a_driver_cannot_change_roles(client: Client, driver: User) -> None:
 def test_users_page_lists_role_and_balance(operator_client: Client, driver: User) -> None:
     response = operator_client.get(reverse("dashboard:users"), {"q": "driver@"})
     assert [u.email for u in response.context["page"]] == ["driver@example.com"]
-    assert "10.00 EUR" in response.content.decode()
+    assert '<span data-field="balance">10.00</span> EUR' in response.content.decode()
+
+
+def test_user_balances_are_read_for_the_listed_users(operator_client: Client, driver: User) -> None:
+    response = operator_client.get(reverse("dashboard:user-balances"), {"ids": f"{driver.pk},x"})
+    assert response.json() == {"balances": {str(driver.pk): {"balance": "10.00", "currency": "EUR"}}}
+
+
+def test_report_csv_has_a_row_per_month_and_a_total(operator_client: Client) -> None:
+    import csv
+    import io
+
+    from django.utils import timezone
+
+    started = timezone.now().replace(month=3, day=10, hour=10)
+    TransactionFactory(started_at=started, stopped=True, energy_wh=7000, cost=Decimal("2.10"))
+    response = operator_client.get(reverse("dashboard:report-csv"), {"year": started.year})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["year", "month", "sessions", "energy_kwh", "revenue", "currency"]
+    assert rows[3] == [str(started.year), "3", "1", "7.000", "2.10", "EUR"]
+    assert rows[-1][1:5] == ["total", "1", "7.000", "2.10"]
+    assert len(rows) == 14
+
+
+def test_transactions_page_filters_and_downloads_csv(operator_client: Client) -> None:
+    import csv
+    import io
+
+    active = TransactionFactory()
+    TransactionFactory(stopped=True)
+    page = operator_client.get(reverse("dashboard:transactions"), {"active": "yes"})
+    assert [t.pk for t in page.context["page"]] == [active.pk]
+    download = operator_client.get(reverse("dashboard:transactions-csv"), {"active": "no"})
+    rows = list(csv.DictReader(io.StringIO(download.content.decode())))
+    assert [r["active"] for r in rows] == ["no"]

@@ -43,6 +43,7 @@
       if (marker.getElement()) marker.getElement().setAttribute("data-status", ev.status);
     }
     var row = document.querySelector('tr[data-station="' + CSS.escape(ev.charge_point_id) + '"]');
+    if (!row) document.getElementById("new-stations").hidden = false;
     if (row) {
       var badge = row.querySelector('[data-field="status"]');
       badge.textContent = CSMSLive.stationLabel(ev.status);
