@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Min, Q
 
 from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
 from stations.models import (
@@ -205,11 +205,17 @@ def station_mark_offline_stale(*, now: datetime) -> int:
     Closes nothing (a consumer still holding such a socket sets ``connected`` again with its next
     message, see ``station_last_seen_bulk``). Returns the number of stations marked.
     """
+    # SQLite cannot multiply a column by a duration: the database narrows by the shortest
+    # interval, Python checks each station's own.
+    shortest = Station.objects.filter(connected=True).aggregate(m=Min("heartbeat_interval"))["m"] or 1
     stale = Station.objects.filter(connected=True).filter(
         Q(last_heartbeat__isnull=True, connected_at__lt=now - timedelta(seconds=180))
-        | Q(last_heartbeat__lt=now - F("heartbeat_interval") * timedelta(seconds=3))
+        | Q(last_heartbeat__lt=now - timedelta(seconds=3 * max(shortest, 1)))
     )
-    stations = list(stale.select_for_update(skip_locked=True))
+    stations = [
+        s for s in stale.select_for_update(skip_locked=True)
+        if s.last_heartbeat is None or now - s.last_heartbeat > timedelta(seconds=3 * max(s.heartbeat_interval, 1))
+    ]
     for station in stations:
         station.connected = False
         station.disconnected_at = now
