@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.db import transaction
 from django.forms import inlineformset_factory
 from django.utils.translation import gettext_lazy as _
 
@@ -45,23 +44,10 @@ class StationForm(forms.ModelForm):
 
 
 ConnectorFormSet = inlineformset_factory(
-    Station, Connector, fields=["connector_id", "connector_type", "max_power_kw"], extra=1, can_delete=True,
+    # Connectors are never deleted here: sessions and their history point at them.
+    Station, Connector, fields=["connector_id", "connector_type", "max_power_kw"], extra=1, can_delete=False,
     min_num=0,
 )
-
-
-@transaction.atomic
-def station_save(*, form: StationForm, formset: forms.BaseInlineFormSet) -> Station:  # type: ignore[type-arg]
-    """Save an operator's edit of a station and its connectors (status fields stay the charger's)."""
-    station = form.save(commit=False)
-    if form.cleaned_data.get("clear_password"):
-        station.set_password(None)
-    elif form.cleaned_data.get("password"):
-        station.set_password(form.cleaned_data["password"])
-    station.save()
-    formset.instance = station
-    formset.save()
-    return station
 
 
 class TransactionFilterForm(forms.Form):

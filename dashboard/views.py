@@ -29,6 +29,7 @@ from dashboard import forms
 from dashboard.exports import report_csv as build_report_csv
 from dashboard.exports import transactions_csv
 from dashboard.middleware import user_time_zone
+from dashboard.services import station_form_save
 from dashboard.selectors import (
     monthly_report,
     station_active_transaction,
@@ -118,7 +119,7 @@ def station_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = forms.StationForm(request.POST or None, instance=station)
     formset = forms.ConnectorFormSet(request.POST or None, instance=form.instance, prefix="connectors")
     if request.method == "POST" and form.is_valid() and formset.is_valid():
-        saved = forms.station_save(form=form, formset=formset)
+        saved = station_form_save(form=form, formset=formset)
         messages.success(request, _("Station %(name)s saved.") % {"name": saved})
         return redirect("dashboard:station", pk=saved.pk)
     return render(request, "dashboard/station_form.html", {"nav": "overview", "form": form, "formset": formset, "station": station})

@@ -106,7 +106,6 @@ def test_an_operator_edits_and_dismisses_a_station(operator_client: Client) -> N
         "connectors-TOTAL_FORMS": "1", "connectors-INITIAL_FORMS": "1", "connectors-MIN_NUM_FORMS": "0",
         "connectors-MAX_NUM_FORMS": "1000", "connectors-0-id": str(connector.pk), "connectors-0-station": str(station.pk),
         "connectors-0-connector_id": "1", "connectors-0-connector_type": "CCS", "connectors-0-max_power_kw": "50.0",
-        "connectors-0-DELETE": "",
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     station.refresh_from_db()
@@ -188,3 +187,16 @@ def test_transactions_page_filters_and_downloads_csv(operator_client: Client) ->
     download = operator_client.get(reverse("dashboard:transactions-csv"), {"active": "no"})
     rows = list(csv.DictReader(io.StringIO(download.content.decode())))
     assert [r["active"] for r in rows] == ["no"]
+
+
+def test_the_station_form_sets_and_removes_the_basic_auth_password(operator_client: Client) -> None:
+    station = StationFactory()
+    base = {"name": "S", "price_per_kwh": "0.30", "currency": "EUR", "heartbeat_interval": "60",
+            "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0"}
+    url = reverse("dashboard:station-edit", args=[station.pk])
+    operator_client.post(url, {**base, "password": "s3cret-charger"})
+    station.refresh_from_db()
+    assert station.check_password("s3cret-charger")
+    operator_client.post(url, {**base, "clear_password": "on"})
+    station.refresh_from_db()
+    assert station.password_hash == ""
