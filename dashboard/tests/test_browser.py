@@ -37,6 +37,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 PASSWORD = "operator-pass-123"
 SCREENSHOTS = Path(os.environ.get("CSMS_SCREENSHOT_DIR", "/tmp/csms-screenshots"))
 TIMEOUT_MS = 15_000
+# Two shared cores on CI: give pushed updates time to arrive (a missing update still fails).
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def now_iso() -> str:
