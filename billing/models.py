@@ -159,6 +159,10 @@ class SessionBilling(models.Model):
     limit_stop_requested_at = models.DateTimeField(null=True, blank=True)
     limit_reason = models.CharField(max_length=32, blank=True)
     receipt_emailed_at = models.DateTimeField(null=True, blank=True)
+    idle_seconds = models.PositiveIntegerField(
+        _("idle time of ended idle periods (s)"), default=0,
+        help_text=_("The current idle period is Transaction.idle_since; this keeps the earlier ones."),
+    )
 
     class Meta:
         verbose_name = _("session billing state")

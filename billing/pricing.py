@@ -263,15 +263,20 @@ def _boundaries(spec: TariffSpec, zone: ZoneInfo, t0: datetime, t1: datetime) ->
 def price_session(
     spec: TariffSpec, *, started_at: datetime, end: datetime, meter_start_wh: int, energy_wh: int,
     samples: Iterable[tuple[datetime, float | int | Decimal]] = (), idle_since: datetime | None = None,
+    idle_seconds_before: int | Decimal = 0,
 ) -> Pricing:
     """Price a session from start to ``end`` (its stop, or now while it runs).
 
-    Charging time runs from the start until the car went idle (``idle_since``) or the end; the idle
-    fee counts the idle minutes past the grace period. Exact amounts; the total is rounded once.
+    The car is idle since ``idle_since`` (None: drawing power) and was idle ``idle_seconds_before``
+    in earlier, ended idle periods. Charging time is the session's time minus its idle time; the idle
+    fee counts the idle minutes past the grace period (once per session). Exact amounts; the total
+    is rounded once.
     """
     start = _utc(started_at)
     stop = max(_utc(end), start)
     idle_at = min(max(_utc(idle_since), start), stop) if idle_since is not None else None
+    idle_before = min(max(Decimal(idle_seconds_before), ZERO), _seconds(stop - start))
+    idle_seconds = idle_before + (_seconds(stop - idle_at) if idle_at is not None else ZERO)
     items: list[LineItem] = []
 
     if spec.session_fee:
@@ -295,11 +300,11 @@ def price_session(
             items.append(LineItem("energy_tou", label, kwh, "kWh", period.price_per_kwh, kwh * period.price_per_kwh))
 
     if spec.price_per_minute:
-        minutes = _seconds((idle_at or stop) - start) / SECONDS_PER_MINUTE
+        minutes = max(_seconds((idle_at or stop) - start) - idle_before, ZERO) / SECONDS_PER_MINUTE
         items.append(LineItem("time", "Charging time", minutes, "min", spec.price_per_minute, minutes * spec.price_per_minute))
 
-    if spec.idle_fee_per_minute and idle_at is not None:
-        idle_minutes = _seconds(stop - idle_at) / SECONDS_PER_MINUTE - spec.idle_grace_minutes
+    if spec.idle_fee_per_minute and idle_seconds > 0:
+        idle_minutes = idle_seconds / SECONDS_PER_MINUTE - spec.idle_grace_minutes
         if idle_minutes > 0:
             items.append(
                 LineItem("idle", "Idle fee", idle_minutes, "min", spec.idle_fee_per_minute, idle_minutes * spec.idle_fee_per_minute)

@@ -175,6 +175,11 @@ def session_idle_track(*, transaction: Transaction, now: datetime) -> None:
         since = connector.status_at or now
         transaction.idle_since = min(max(since, transaction.started_at), max(now, transaction.started_at))
     elif connector.status == ConnectorStatus.CHARGING and transaction.idle_since is not None:
+        # The car draws power again: the idle period ends and is kept for the idle fee.
+        ended = min(max(connector.status_at or now, transaction.idle_since), max(now, transaction.idle_since))
+        seconds = int((ended - transaction.idle_since).total_seconds())
+        state, _created = SessionBilling.objects.get_or_create(transaction=transaction)
+        SessionBilling.objects.filter(pk=state.pk).update(idle_seconds=F("idle_seconds") + seconds)
         transaction.idle_since = None
     else:
         return
@@ -210,9 +215,13 @@ def _price(tx: Transaction, spec: TariffSpec, *, end: datetime, with_samples: bo
                 transaction_id=tx.pk, measurand=ENERGY_REGISTER, phase="", suspect=False,
             ).exclude(location__in=["Inlet", "EV"]).values_list("timestamp", "value")
         )
+    idle_before = 0
+    if with_samples and (spec.idle_fee_per_minute or spec.price_per_minute):
+        # Earlier idle periods: only tariffs that price time need them (one primary-key read).
+        idle_before = SessionBilling.objects.filter(transaction_id=tx.pk).values_list("idle_seconds", flat=True).first() or 0
     return price_session(
         spec, started_at=tx.started_at, end=end, meter_start_wh=tx.meter_start, energy_wh=tx.energy_wh,
-        samples=samples, idle_since=tx.idle_since,
+        samples=samples, idle_since=tx.idle_since, idle_seconds_before=idle_before,
     )
 
 

@@ -151,3 +151,11 @@ def test_a_minimal_snapshot_prices_energy_only() -> None:
 def test_negative_prices_are_refused() -> None:
     with pytest.raises(ValueError):
         TariffSpec.from_snapshot({"price_per_kwh": "-1"})
+
+
+def test_earlier_idle_periods_count_for_the_idle_fee_and_not_as_charging_time() -> None:
+    spec = TariffSpec(price_per_minute=Decimal("0.10"), idle_fee_per_minute=Decimal("0.20"), idle_grace_minutes=10)
+    # 60 minutes: idle 20 minutes earlier, charging again, idle for the last 10 minutes.
+    result = price(spec, end=T0 + timedelta(minutes=60), idle_since=T0 + timedelta(minutes=50), idle_seconds_before=1200)
+    # 30 minutes charging; 30 idle − 10 grace = 20 at 0.20
+    assert (amounts(result)["time"], amounts(result)["idle"]) == (Decimal("3.00"), Decimal("4.00"))

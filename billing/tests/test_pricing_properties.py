@@ -43,6 +43,7 @@ def sessions(draw: st.DrawFn) -> dict:  # type: ignore[type-arg]
         "energy_wh": draw(st.integers(min_value=-10, max_value=150_000)),
         "samples": [(start + timedelta(seconds=o), v) for o, v in zip(offsets, values)],
         "idle_since": None if idle is None else start + timedelta(seconds=idle),
+        "idle_seconds_before": draw(st.integers(min_value=0, max_value=int(duration.total_seconds()))),
     }
 
 

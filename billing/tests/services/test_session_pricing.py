@@ -141,3 +141,18 @@ def test_a_status_older_than_the_session_is_not_idle_time() -> None:
     session_cost_update(transaction=tx, now=T0 + timedelta(minutes=10))
     tx.refresh_from_db()
     assert tx.idle_since is None
+
+
+def test_an_idle_period_that_ended_still_counts_for_the_idle_fee() -> None:
+    tariff = TariffFactory(price_per_kwh=Decimal("0"), idle_fee_per_minute=Decimal("0.10"), idle_grace_minutes=5)
+    tx = start(StationFactory(tariff=tariff))
+    connector = tx.connector
+    tx.energy_wh = 4000
+    for status, minute in (("SuspendedEV", 10), ("Charging", 30), ("SuspendedEV", 50)):
+        connector.status, connector.status_at = status, T0 + timedelta(minutes=minute)
+        connector.save()
+        tx.connector = connector
+        session_cost_update(transaction=tx, now=T0 + timedelta(minutes=minute + 1))
+    assert SessionBilling.objects.get(transaction=tx).idle_seconds == 1200
+    # Idle 20 min (10→30) and 10 min (50→60): 30 − 5 grace = 25 minutes at 0.10.
+    assert stop(tx, minutes=60, energy_wh=4000).cost == Decimal("2.50")
