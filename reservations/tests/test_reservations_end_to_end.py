@@ -46,13 +46,14 @@ async def test_reserve_shows_reserved_then_cancel_frees_it(start_daphne, setting
 
 async def test_charger_refuses_the_reservation(start_daphne) -> None:
     async with live_server(start_daphne) as live:
-        await live.connect("E2E-RES-NO", {"ReserveNow": "Occupied"})
+        charger = await live.connect("E2E-RES-NO", {"ReserveNow": "Occupied"})
         r = await live.request("POST", "/api/v1/stations/E2E-RES-NO/reserve/", {"connector_id": 1})
         assert r.status_code == 409 and r.json()["status"] == "Occupied"
         rows = await database_sync_to_async(lambda: list(Reservation.objects.values_list("status", "charger_status")))()
         assert rows == [(ReservationStatus.CANCELLED, "Occupied")]
         retry = await live.request("POST", "/api/v1/stations/E2E-RES-NO/reserve/", {})
         assert retry.status_code == 409  # the refused one does not count as active; the charger refuses again
+        assert charger.received[-1][1]["connector_id"] == 0  # no connector asked: any (OCPP connectorId 0)
 
 
 async def test_the_expiry_job_cancels_on_the_charger_and_frees_the_connector(start_daphne) -> None:

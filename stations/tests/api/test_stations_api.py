@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.tests.api_fixtures import bearer
 from accounts.tests.factories import UserFactory
 from reservations.models import Reservation
-from stations.models import Connector, ConnectorStatus, Station
+from stations.models import Connector, Station
 from stations.tests.factories import ConnectorFactory, StationFactory
 from transactions.tests.factories import TransactionFactory
 
