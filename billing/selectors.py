@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import ExtractMonth
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from billing.models import LedgerEntry
@@ -60,6 +61,19 @@ class Receipt:
         }
 
 
+def item_label(item: dict[str, Any]) -> str:
+    """A line item's label in the active language (stored items carry an English label and a code)."""
+    code = item.get("code")
+    if code == "energy_tou":
+        label = str(item.get("label", ""))
+        name = label[label.find("(") + 1:label.rfind(")")] if "(" in label else ""
+        if name and name != "time of use":
+            return _("Energy (%(period)s)") % {"period": name}
+        return str(_("Energy (time of use)"))
+    labels = {"session_fee": _("Session fee"), "energy": _("Energy"), "time": _("Charging time"), "idle": _("Idle fee")}
+    return str(labels.get(str(code), item.get("label", "")))
+
+
 def receipt_get(*, transaction: Transaction) -> Receipt:
     """The receipt of a finished session: its stored line items and total (nothing re-priced)."""
     if transaction.stopped_at is None:
@@ -67,7 +81,7 @@ def receipt_get(*, transaction: Transaction) -> Receipt:
     duration = transaction.stopped_at - transaction.started_at
     return Receipt(
         transaction=transaction,
-        items=list(transaction.cost_items or []),
+        items=[{**item, "label": item_label(item)} for item in transaction.cost_items or []],
         total=transaction.cost,
         currency=transaction.currency,
         energy_kwh=Decimal(transaction.energy_wh) / 1000,

@@ -63,3 +63,14 @@ def test_settling_sends_the_receipt_after_commit(django_capture_on_commit_callba
     with django_capture_on_commit_callbacks(execute=True):
         session_settle(transaction_id=tx.pk)
     assert Notification.objects.filter(kind="receipt", dedup_key=str(tx.pk)).count() == 1
+
+
+def test_the_line_items_are_labelled_in_the_drivers_language(finished) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import translation
+
+    from billing.selectors import item_label, receipt_get
+
+    with translation.override("en"):
+        assert [i["label"] for i in receipt_get(transaction=finished).items] == ["Session fee", "Energy"]
+        assert item_label({"code": "energy_tou", "label": "Energy (peak)"}) == "Energy (peak)"
+        assert item_label({"code": "unknown", "label": "Something"}) == "Something"

@@ -205,3 +205,23 @@ def test_a_guest_session_reaching_the_hold_is_stopped(stripe_http, charger, djan
     with django_capture_on_commit_callbacks(execute=True):
         session_cost_update(transaction=tx, now=timezone.now())
     assert ("RemoteStopTransaction", {"transactionId": tx.pk}) in [(c[1], c[2]) for c in charger]
+
+
+def test_an_expired_checkout_closes_the_topup_without_credit(stripe_http) -> None:  # type: ignore[no-untyped-def]
+    user, client, _ = start_topup(stripe_http)
+    payment = Payment.objects.get(user=user)
+    expired = event("checkout.session.expired", {
+        "id": payment.provider_ref, "object": "checkout.session", "client_reference_id": str(payment.pk),
+        "metadata": {"payment": str(payment.pk)}, "payment_status": "unpaid", "status": "expired",
+    }, event_id="evt_expired_1")
+    assert post_event(client, expired).json() == {"status": "closed"}
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CANCELLED
+    user.refresh_from_db()
+    assert user.balance == Decimal("0")
+
+
+def test_an_unhandled_event_type_is_recorded_and_ignored(stripe_http) -> None:  # type: ignore[no-untyped-def]
+    payload = event("customer.created", {"id": "cus_1", "object": "customer"}, event_id="evt_other")
+    assert post_event(APIClient(), payload).json() == {"status": "ignored"}
+    assert ProviderEvent.objects.filter(event_id="evt_other", event_type="customer.created").exists()
