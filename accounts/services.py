@@ -90,6 +90,13 @@ def id_tag_generate(*, user: User) -> IdTag:
     raise RuntimeError("could not generate a unique id tag")
 
 
+def user_ensure_id_tag(*, user: User) -> None:
+    """Every user has an id tag: one is generated for a user who has none at all (a superuser made
+    with createsuperuser, a user added in the admin). Blocked or expired tags are left alone."""
+    if not IdTag.objects.filter(user=user).exists():
+        id_tag_generate(user=user)
+
+
 def id_tag_create(
     *, id_tag: str, user: User | None = None, status: str = IdTagStatus.ACCEPTED,
     expiry_date: datetime | None = None, parent: IdTag | None = None, description: str = "",

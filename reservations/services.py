@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from accounts.permissions import is_admin
 from accounts.selectors import user_charging_id_tag
+from accounts.services import user_ensure_id_tag
 from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
 from core.exceptions import ChargerOffline, ChargerRejected, Conflict, ConnectorOccupied, DomainError, NotFound
 from reservations.models import Reservation, ReservationStatus
@@ -91,6 +92,7 @@ def reservation_create(
     station = station_for_user(user=user, charge_point_id=charge_point_id)
     connector = connector_for(station=station, connector_id=connector_id) if connector_id else None
     balance_check(user=user)
+    user_ensure_id_tag(user=user)
     tag = user_charging_id_tag(user=user)
     if tag is None:
         raise Conflict(_("You have no usable id tag."), code="no_id_tag")

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from accounts.permissions import is_admin
 from accounts.selectors import user_charging_id_tag
+from accounts.services import user_ensure_id_tag
 from core.exceptions import ChargerOffline, ChargerRejected, Conflict, ConnectorOccupied, InsufficientBalance, NotFound
 from reservations.models import Reservation, ReservationStatus
 from stations.models import Connector, ConnectorStatus, Station
@@ -90,6 +91,7 @@ def charging_start(*, user: User, charge_point_id: str, connector_id: int, now: 
     )
     tag = own.id_tag if own else None
     if tag is None:
+        user_ensure_id_tag(user=user)
         id_tag = user_charging_id_tag(user=user)
         if id_tag is None:
             raise Conflict(_("You have no usable id tag."), code="no_id_tag")

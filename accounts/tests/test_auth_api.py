@@ -76,6 +76,14 @@ def test_token_with_bad_credentials_is_a_401(api, email, password):
     assert r.status_code == 401 and r.json()["detail"]
 
 
+@pytest.mark.parametrize("payload, field", [({"password": PASSWORD}, "email"), ({"email": "d@example.com"}, "password"),
+                                            ({"email": ["d@example.com"], "password": PASSWORD}, "email")])
+def test_token_missing_or_wrong_typed_fields_are_a_400(api, payload, field):
+    UserFactory(email="d@example.com")
+    r = api.post("/api/v1/auth/token/", payload, format="json")
+    assert r.status_code == 400 and field in r.json()
+
+
 def test_blocked_user_cannot_log_in(api):
     UserFactory(email="d@example.com", is_active=False)
     assert login(api, "d@example.com", PASSWORD).status_code == 401
@@ -150,6 +158,7 @@ def test_me_get_and_patch(api):
 @pytest.mark.parametrize("payload, field", [
     ({"time_zone": "Mars/Olympus"}, "time_zone"),
     ({"language": "xx"}, "language"),
+    ({"first_name": ["Bea"]}, "first_name"),
     ({"password": STRONG}, "current_password"),
     ({"password": STRONG, "current_password": "wrong"}, "current_password"),
     ({"password": "short", "current_password": PASSWORD}, "password"),

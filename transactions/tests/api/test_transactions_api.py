@@ -201,3 +201,10 @@ def test_start_without_a_usable_id_tag_is_a_409(online):
     IdTagFactory(user=user, status="Blocked")
     r = bearer(user).post("/api/v1/stations/S/start/", {"connector_id": 1}, format="json")
     assert r.status_code == 409 and r.json()["code"] == "no_id_tag"
+
+
+def test_start_gives_a_user_without_any_id_tag_one(online):
+    user = UserFactory()  # no id tag at all, e.g. made with createsuperuser
+    r = bearer(user).post("/api/v1/stations/S/start/", {"connector_id": 2}, format="json")
+    assert r.status_code == 409 and r.json()["code"] == "connector_occupied"
+    assert user.id_tags.count() == 1
