@@ -59,17 +59,29 @@ def test_the_email_task_run_twice_sends_one_mail(django_capture_on_commit_callba
 
 
 def test_texts_are_rendered_in_the_users_language():
-    # Lazy texts in the parameters are rendered under the recipient's language too; "January" is
-    # in Django's own catalogues, so this holds before the project's catalogues are compiled.
-    from django.utils.translation import gettext_lazy
-
-    french, default = UserFactory(language="fr"), UserFactory(language="")
-    params = {"transaction_id": 1, "station": gettext_lazy("January"), "connector": 1}
-    fr = notification_send(user=french, kind=NotificationKind.CHARGING_STARTED, dedup_key="1", params=params)
-    en = notification_send(user=default, kind=NotificationKind.CHARGING_STARTED, dedup_key="1", params=params)
-    assert "janvier" in fr.body
-    assert "January" in en.body
+    french, german, default = UserFactory(language="fr"), UserFactory(language="de"), UserFactory(language="")
+    params = {"transaction_id": 7, "station": "Genoa harbour", "connector": 2}
+    fr, de, en = (
+        notification_send(user=user, kind=NotificationKind.CHARGING_STARTED, dedup_key="7", params=params)
+        for user in (french, german, default)
+    )
+    assert (fr.title, fr.body) == (
+        "Recharge démarrée", "Votre session de recharge 7 a démarré à Genoa harbour, connecteur 2.")
+    assert de.title == "Ladevorgang gestartet"
+    assert (en.title, en.body) == (
+        "Charging started", "Your charging session 7 started at Genoa harbour, connector 2.")
     assert translation.get_language() != "fr"
+
+
+def test_lazy_texts_in_the_parameters_follow_the_users_language():
+    from notifications.messages import SOC_WHAT
+
+    notification = notification_send(
+        user=UserFactory(language="it"), kind=NotificationKind.THRESHOLD_REACHED, dedup_key="1",
+        params={"station": "S", "threshold": 80, "what": SOC_WHAT},
+    )
+    assert notification.body == "La tua sessione presso S ha raggiunto il 80% di stato di carica."
+    assert notification.data["what"] == "state of charge"
 
 
 def test_preferences_turn_channels_off(django_capture_on_commit_callbacks):
