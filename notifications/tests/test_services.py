@@ -134,3 +134,41 @@ def test_marking_read_is_the_owners_and_keeps_the_first_time():
     send(user, key="k3")
     assert notification_mark_all_read(user=user) == 2
     assert notification_mark_all_read(user=user) == 0
+
+
+class RefusingBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        import smtplib
+
+        raise smtplib.SMTPServerDisconnected("the mail server went away")
+
+
+def test_a_mail_server_failure_leaves_the_email_to_send_again(settings):
+    import smtplib
+
+    from notifications.services import notification_email_deliver
+
+    user = UserFactory()
+    notification = send(user)
+    settings.EMAIL_BACKEND = "notifications.tests.test_services.RefusingBackend"
+    with pytest.raises(smtplib.SMTPException):
+        notification_email_deliver(notification_id=notification.pk)
+    notification.refresh_from_db()
+    assert notification.emailed_at is None
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert notification_email_deliver(notification_id=notification.pk) is True
+    assert len(mail.outbox) == 1
+
+
+def test_the_email_is_in_the_users_language(django_capture_on_commit_callbacks):
+    user = UserFactory(language="de", first_name="Anna")
+    with django_capture_on_commit_callbacks(execute=True):
+        send(user)
+    assert mail.outbox[0].subject == "Niedriges Guthaben"
+    assert mail.outbox[0].body.startswith("Hallo Anna,")
+    html = mail.outbox[0].alternatives[0][0]
+    assert "Hallo Anna," in html and 'lang="de"' in html
