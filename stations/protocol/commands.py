@@ -149,8 +149,9 @@ class RemoteCommandsMixin:
 
     async def _commands_complete(self, message: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome = {**outcome, "answered_at": time.time() if outcome["state"] in ("answered", "failed") else None}
+        recorded = False
         try:
-            await database_sync_to_async(command_effects.command_complete, thread_sensitive=False)(
+            recorded = await database_sync_to_async(command_effects.command_complete, thread_sensitive=False)(
                 command_id=message["command_id"], station_id=message["station_id"], action=message["action"],
                 request=message["payload"], outcome=outcome,
             )
@@ -159,7 +160,7 @@ class RemoteCommandsMixin:
         if message.get("wait"):
             try:
                 await self.channel_layer.send(message["reply_channel"], {
-                    "type": RESULT_MESSAGE, "command_id": message["command_id"], **outcome,
+                    "type": RESULT_MESSAGE, "command_id": message["command_id"], "recorded": recorded, **outcome,
                 })
             except Exception:
                 logger.exception("%s: could not reply for command %s", self.charge_point_id, message["command_id"])

@@ -11,7 +11,7 @@ The messages (all carry ``command_id``)::
     caller  → consumer  {"type": "ocpp.command", "station_id", "action", "payload", "unique_id",
                          "reply_channel", "wait", "deadline", "ack_by"}     (times: epoch seconds)
     consumer → caller   {"type": "ocpp.command.ack"}                        at once, on receipt
-    consumer → caller   {"type": "ocpp.command.result", "state", "response", "error",
+    consumer → caller   {"type": "ocpp.command.result", "state", "response", "error", "recorded",
                          "sent_at", "answered_at"}                          only when ``wait``
 
 No acknowledgement within ``CSMS_CALL_ACK_TIMEOUT`` means the process holding the socket is gone:
@@ -244,12 +244,13 @@ def _finish(prepared: _Prepared, outcome: _Outcome, *, wait: bool) -> Command:
     command.error = result.get("error")
     command.sent_at = _from_epoch(result.get("sent_at"))
     command.answered_at = _from_epoch(result.get("answered_at"))
-    # The consumer wrote this already; writing it again keeps the ledger true when its write
-    # could not see the row (a caller inside an open transaction) or failed.
-    Command.objects.filter(pk=command.pk, state__in=OPEN_STATES).update(
-        state=command.state, response=command.response, error=command.error,
-        sent_at=command.sent_at, answered_at=command.answered_at,
-    )
+    if not result.get("recorded"):
+        # The consumer could not write the outcome (its write failed, or could not see a row
+        # still inside the caller's open transaction): the caller keeps the ledger true.
+        Command.objects.filter(pk=command.pk, state__in=OPEN_STATES).update(
+            state=command.state, response=command.response, error=command.error,
+            sent_at=command.sent_at, answered_at=command.answered_at,
+        )
     raise_for_state(command)
     return command
 
