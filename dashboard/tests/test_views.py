@@ -200,3 +200,17 @@ def test_the_station_form_sets_and_removes_the_basic_auth_password(operator_clie
     operator_client.post(url, {**base, "clear_password": "on"})
     station.refresh_from_db()
     assert station.password_hash == ""
+
+
+def test_the_report_counts_one_station_when_asked(operator_client: Client) -> None:
+    from django.utils import timezone
+
+    started = timezone.now().replace(month=5, day=10, hour=10)
+    mine = TransactionFactory(started_at=started, stopped=True, energy_wh=4000, cost=Decimal("1.20"))
+    TransactionFactory(started_at=started, stopped=True, energy_wh=9000, cost=Decimal("2.70"))
+    data = operator_client.get(reverse("dashboard:report-data"),
+                               {"year": started.year, "station": mine.station.charge_point_id}).json()
+    assert data["total"] == {"sessions": 1, "energy_kwh": 4.0, "revenue": "1.20"}
+    assert data["months"][4]["revenue"] == "1.20"
+    everything = operator_client.get(reverse("dashboard:report-data"), {"year": started.year}).json()
+    assert everything["total"]["revenue"] == "3.90"
