@@ -154,6 +154,31 @@ def session_settle(*, transaction_id: int) -> Transaction:
         return tx
 
 
+def session_costs_refresh(*, now: datetime) -> int:
+    """Bring the running cost of time-priced sessions up to ``now`` (and check their limits).
+
+    A per-minute price or an idle fee grows with time even when no MeterValues arrive (a car that
+    sits idle, a charger that samples rarely): the periodic job calls this. Each session is locked
+    and updated in its own database transaction. Returns how many sessions were updated.
+    """
+    active = Transaction.objects.filter(stopped_at__isnull=True).values_list("pk", "tariff_snapshot")
+    due = [pk for pk, snapshot in active if _prices_time(snapshot)]
+    for pk in due:
+        with db_transaction.atomic():
+            tx = (
+                Transaction.objects.select_for_update(of=("self",)).select_related("connector", "station")
+                .filter(pk=pk, stopped_at__isnull=True).first()
+            )
+            if tx is not None:
+                session_cost_update(transaction=tx, now=now)
+    return len(due)
+
+
+def _prices_time(snapshot: dict[str, object] | None) -> bool:
+    s = snapshot or {}
+    return any(Decimal(str(s.get(key) or "0")) > 0 for key in ("price_per_minute", "idle_fee_per_minute"))
+
+
 IDLE_STATUSES = (ConnectorStatus.SUSPENDED_EV, ConnectorStatus.FINISHING)
 
 

@@ -45,6 +45,15 @@ def session_stop_over_limit(transaction_id: int, reason: str = "") -> str:
 
 
 @shared_task
+def session_costs_refresh() -> int:
+    from django.utils import timezone
+
+    from billing.services import session_costs_refresh as refresh
+
+    return refresh(now=timezone.now())
+
+
+@shared_task
 def receipt_send(transaction_id: int) -> bool:
     from billing.receipts import receipt_send as send
 

@@ -87,3 +87,19 @@ def test_the_stop_task_survives_an_offline_charger(monkeypatch) -> None:  # type
     monkeypatch.setattr("billing.tasks.remote_call", offline)
     tx = running()
     assert session_stop_over_limit(tx.pk, "balance") == "charger_offline"
+
+
+def test_time_priced_sessions_are_refreshed_without_meter_values(charger, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from billing.services import session_costs_refresh
+    from billing.tests.factories import TariffFactory
+
+    tariff = TariffFactory(price_per_kwh=Decimal("0"), price_per_minute=Decimal("0.10"))
+    timed = running(balance="2.00", tariff=tariff)
+    energy_only = running(balance="2.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert session_costs_refresh(now=timed.started_at + timedelta(minutes=25)) == 1
+    timed.refresh_from_db()
+    assert timed.cost == Decimal("2.50")
+    assert charger == [(timed.station.charge_point_id, "RemoteStopTransaction", {"transactionId": timed.pk})]
+    energy_only.refresh_from_db()
+    assert energy_only.cost == Decimal("0.00")
