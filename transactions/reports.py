@@ -106,6 +106,7 @@ def report_as_dict(report: MonthlyReport) -> dict[str, object]:
     return {
         "year": report.year,
         "time_zone": report.time_zone,
+        "currency": settings.CSMS_CURRENCY,
         "stations": [
             {
                 "charge_point_id": s.charge_point_id, "name": s.name, "currency": s.currency,

@@ -81,5 +81,6 @@ class StationReportSerializer(serializers.Serializer):
 class MonthlyReportSerializer(serializers.Serializer):
     year = serializers.IntegerField()
     time_zone = serializers.CharField()
+    currency = serializers.CharField(help_text=_("The currency of the totals (CSMS_CURRENCY)."))
     stations = StationReportSerializer(many=True)
     totals = MonthSerializer(many=True)

@@ -51,7 +51,7 @@ def test_report_api_json(admin_client, sessions):
     r = admin_client.get("/api/v1/reports/monthly/", {"year": 2026})
     assert r.status_code == 200
     body = r.json()
-    assert body["year"] == 2026 and body["time_zone"] == "Europe/Rome"
+    assert body["year"] == 2026 and body["time_zone"] == "Europe/Rome" and body["currency"] == "EUR"
     alpha = body["stations"][0]
     assert alpha["charge_point_id"] == "A" and alpha["revenue"] == "4.06" and alpha["energy_kwh"] == "13.500"
     assert len(alpha["months"]) == 12 and alpha["months"][0] == {"month": 1, "sessions": 2, "energy_kwh": "12.500",
