@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core import signing
@@ -81,6 +81,25 @@ def topup_start(*, user: User, amount: object) -> Payment:
 
 # --- Guest sessions ---------------------------------------------------------------------------
 
+STRIPE_MINIMUM = Decimal("0.50")
+
+
+def guest_hold_amount(*, station: Station) -> Decimal:
+    """The session's maximum cost, held on the guest's card: CSMS_GUEST_HOLD_AMOUNT, or less when
+    the station's energy limit bounds the cost (a tariff without time-based prices)."""
+    from billing.pricing import currency_quantum
+    from billing.services import tariff_for_station, tariff_spec
+
+    amount: Decimal = settings.CSMS_GUEST_HOLD_AMOUNT
+    spec = tariff_spec(station=station, tariff=tariff_for_station(station=station))
+    max_wh = station.max_energy_per_session_wh or settings.CSMS_MAX_ENERGY_PER_SESSION_WH
+    if max_wh and not (spec.price_per_minute or spec.idle_fee_per_minute):
+        top = max([spec.price_per_kwh, *(p.price_per_kwh for p in spec.periods)])
+        bound = (spec.session_fee + Decimal(max_wh) / 1000 * top).quantize(currency_quantum(spec.currency), ROUND_UP)
+        amount = min(amount, max(bound, STRIPE_MINIMUM))
+    return amount
+
+
 def guest_session_create(*, charge_point_id: str, connector_id: int, email: str = "") -> tuple[Payment, str]:
     """A guest's card hold for the session's maximum, before anything is started.
 
@@ -103,7 +122,7 @@ def guest_session_create(*, charge_point_id: str, connector_id: int, email: str 
         )
         payment = Payment.objects.create(
             provider=provider.name, kind=PaymentKind.SESSION_HOLD, station=station, connector_id=connector_id,
-            id_tag=tag.id_tag, email=email, amount=settings.CSMS_GUEST_HOLD_AMOUNT, currency=station.currency,
+            id_tag=tag.id_tag, email=email, amount=guest_hold_amount(station=station), currency=station.currency,
         )
     hold = provider.hold_create(
         reference=str(payment.pk), amount=payment.amount, currency=payment.currency,

@@ -225,3 +225,14 @@ def test_an_unhandled_event_type_is_recorded_and_ignored(stripe_http) -> None:  
     payload = event("customer.created", {"id": "cus_1", "object": "customer"}, event_id="evt_other")
     assert post_event(APIClient(), payload).json() == {"status": "ignored"}
     assert ProviderEvent.objects.filter(event_id="evt_other", event_type="customer.created").exists()
+
+
+def test_the_hold_is_bounded_by_the_stations_energy_limit(settings) -> None:  # type: ignore[no-untyped-def]
+    from billing.payments import guest_hold_amount
+    from billing.tests.factories import TariffFactory
+
+    settings.CSMS_GUEST_HOLD_AMOUNT = Decimal("30.00")
+    assert guest_hold_amount(station=StationFactory(price_per_kwh=Decimal("0.45"), max_energy_per_session_wh=20000)) == Decimal("9.00")
+    assert guest_hold_amount(station=StationFactory(price_per_kwh=Decimal("0.45"))) == Decimal("30.00")
+    timed = TariffFactory(price_per_minute=Decimal("0.05"))
+    assert guest_hold_amount(station=StationFactory(tariff=timed, max_energy_per_session_wh=20000)) == Decimal("30.00")
