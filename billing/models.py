@@ -8,7 +8,6 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
 NON_NEGATIVE = MinValueValidator(Decimal("0"))
 
 

@@ -37,7 +37,6 @@ from core.exceptions import NotFound
 from stations.models import Station
 from transactions.models import Transaction
 
-
 ERROR = OpenApiResponse(
     response=inline_serializer("BillingError", {"detail": serializers.CharField(), "code": serializers.CharField(required=False)}),
     description="An error: `detail`, and the field errors on 400.",
