@@ -78,6 +78,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None, tuple[int, int, int, in
     ("credit", "post", "/api/v1/users/{other_driver}/credit/", {"amount": "5.00"}, (401, 403, 403, 200, 200)),
     ("id tags list", "get", "/api/v1/id-tags/", None, (401, 403, 403, 200, 200)),
     ("id tag create", "post", "/api/v1/id-tags/", {"id_tag": "NEWTAG"}, (401, 403, 403, 201, 201)),
+    ("id tag detail", "get", "/api/v1/id-tags/{id_tag}/", None, (401, 403, 403, 200, 200)),
     ("id tag update", "patch", "/api/v1/id-tags/{id_tag}/", {"status": "Blocked"}, (401, 403, 403, 200, 200)),
     ("id tag block", "post", "/api/v1/id-tags/{id_tag}/block/", None, (401, 403, 403, 200, 200)),
     ("transactions", "get", "/api/v1/transactions/", None, (401, 403, 200, 200, 200)),
@@ -100,6 +101,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None, tuple[int, int, int, in
     ("cancel other's", "post", "/api/v1/reservations/{other_reservation}/cancel/", None, (401, 403, 404, 200, 200)),
     ("register", "post", "/api/v1/auth/register/", {"email": "new@example.com", "password": "Sunny-Harbour-77"},
      (201, 201, 201, 201, 201)),
+    ("password reset", "post", "/api/v1/auth/password-reset/", {"email": "x@example.com"}, (200, 200, 200, 200, 200)),
 ]
 
 CELLS = [
