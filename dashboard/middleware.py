@@ -1,4 +1,5 @@
-"""Show times in the operator's time zone: ``User.time_zone``, else ``settings.TIME_ZONE``."""
+"""Show times in the operator's time zone (``User.time_zone``, else ``settings.TIME_ZONE``) and
+pages in the user's language (``User.language``) unless the language switcher chose another."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 
 def user_time_zone(user: object) -> zoneinfo.ZoneInfo:
@@ -26,6 +27,11 @@ class OperatorTimezoneMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             timezone.activate(user_time_zone(user))
+            language = getattr(user, "language", "")
+            if (language in dict(settings.LANGUAGES)
+                    and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES):
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
         else:
             timezone.deactivate()
         try:

@@ -30,3 +30,10 @@ def test_the_language_switcher_translates_the_pages(client: Client) -> None:
     html = client.get(reverse("dashboard:overview")).content.decode()
     assert '<html lang="de">' in html
     assert "Stationen" in html
+
+
+def test_pages_are_in_the_users_language_until_the_switcher_says_otherwise(client: Client) -> None:
+    client.force_login(make_user("op@example.com", Role.ADMIN, language="it"))
+    assert "Panoramica" in client.get(reverse("dashboard:overview")).content.decode()
+    client.post(reverse("set_language"), {"language": "fr", "next": reverse("dashboard:overview")})
+    assert "<h2>Carte</h2>" in client.get(reverse("dashboard:overview")).content.decode()
