@@ -245,3 +245,19 @@ async def test_report_shows_the_year_as_charts_and_table(
     csv_href = await page.locator("#csv").get_attribute("href")
     assert csv_href is not None and f"year={year}" in csv_href
     await screenshot(page, "report-history")
+
+
+async def test_admin_station_page_follows_the_charger_live(
+    scene: dict[str, Any], browser: Browser, charger_factory: Callable[..., Any]
+) -> None:
+    station: Station = scene["station"]
+    page = await login(browser, scene["host"], "/dashboard/")
+    await page.goto(f"http://{scene['host']}/admin/stations/station/{station.pk}/change/")
+    await expect(page.locator("body")).to_have_attribute("data-live", "on")
+    status_cell = page.locator("tr:has(input[name='connectors-0-connector_id']) td.field-status")
+    cp = await charger_factory(scene["host"], "CP-LIVE")
+    await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted",
+                                          timestamp=now_iso()))
+    await expect(status_cell).to_have_text("Faulted")
+    await expect(page.locator("#station-live [data-field='connected']")).to_have_text("yes")
+    await screenshot(page, "admin-station")
