@@ -260,4 +260,5 @@ async def test_admin_station_page_follows_the_charger_live(
                                           timestamp=now_iso()))
     await expect(status_cell).to_have_text("Faulted")
     await expect(page.locator("#station-live [data-field='connected']")).to_have_text("yes")
+    await expect(page.locator(".field-live_status .csms-status")).to_have_text("Faulted")
     await screenshot(page, "admin-station")
