@@ -4,7 +4,7 @@ set -u
 PY="${PY:-.venv/bin/python}"
 PORT="${PORT:-8000}"
 VAR_DIR="${CSMS_VAR_DIR:-var}"
-mkdir -p "$VAR_DIR/celery-broker/out" "$VAR_DIR/celery-broker/processed"
+mkdir -p "$VAR_DIR/celery-broker/out" "$VAR_DIR/celery-broker/processed" "$VAR_DIR/celery-broker/control"
 pids=()
 stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; exit 0; }
 trap stop INT TERM EXIT
