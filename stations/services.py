@@ -357,10 +357,17 @@ def connector_status_update(
             fields.append("faulted_since")
         station.save(update_fields=fields)
     else:
-        # One query on the hot path: the connector (locked) with its station.
+        # The common case, a repeat of the current status, is one UPDATE (no lock taken first, no
+        # wide Station row compiled or read): only the status time and details move on.
+        repeat = Connector.objects.filter(
+            station__charge_point_id=charge_point_id, connector_id=connector_id, status=status,
+            error_code=error_code, status_at__lte=at,
+        ).update(status_at=at, info=info[:50], vendor_id=vendor_id[:255], vendor_error_code=vendor_error_code[:50])
+        if repeat:
+            return False
         connector = (
             Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
-            .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).first()
+            .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).order_by().first()
         )
         created = False
         if connector is None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from accounts.authorization import IdTagInfo, id_tag_authorize
@@ -45,11 +45,11 @@ _DEFAULT_UNITS = {
 # --- Events ---------------------------------------------------------------------------------
 
 
-def transaction_event(tx: Transaction, connector_number: int) -> dict[str, Any]:
+def transaction_event(tx: Transaction, connector_number: int, charge_point_id: str | None = None) -> dict[str, Any]:
     return {
         "type": "transaction",
         "id": tx.pk,
-        "charge_point_id": tx.station.charge_point_id,
+        "charge_point_id": charge_point_id or tx.station.charge_point_id,
         "connector_id": connector_number,
         "energy_wh": tx.energy_wh,
         "power_w": tx.power_w,
@@ -192,21 +192,41 @@ def _apply_samples(tx: Transaction | None, samples: Sequence[Sample]) -> tuple[l
     return flags, figures
 
 
-def _store_samples(
-    *, station: Station, connector_number: int, tx: Transaction | None, samples: Sequence[Sample]
-) -> _Figures:
-    flags, figures = _apply_samples(tx, samples)
+_SAMPLE_COLUMNS = ("transaction_id", "station_id", "connector_id", "timestamp", "measurand", "phase", "location",
+                   "context", "unit", "value", "raw_value", "raw_unit", "suspect")
+
+
+def _insert_samples(
+    *, tx_id: int | None, station_id: int, connector_number: int, samples: Sequence[Sample], flags: Sequence[bool]
+) -> None:
+    """One INSERT … ON CONFLICT DO NOTHING for all samples (the hot path: compiled once, by hand)."""
     rows = [
-        MeterValue(
-            transaction=tx, station=station, connector_id=connector_number, timestamp=s.timestamp,
-            measurand=s.measurand[:48], phase=s.phase[:8], location=s.location[:8], context=s.context[:24],
-            unit=s.unit[:12], value=s.value, raw_value=s.raw_value, raw_unit=s.raw_unit[:12], suspect=flag,
-        )
+        (tx_id, station_id, connector_number, s.timestamp, s.measurand[:48], s.phase[:8], s.location[:8],
+         s.context[:24], s.unit[:12], s.value, s.raw_value, s.raw_unit[:12], flag)
         for s, flag in zip(samples, flags)
     ]
-    if rows:
+    if connection.vendor != "postgresql":
+        MeterValue.objects.bulk_create(
+            [MeterValue(**dict(zip(_SAMPLE_COLUMNS, row))) for row in rows], ignore_conflicts=True
+        )
+        return
+    placeholders = "(" + ",".join(["%s"] * len(_SAMPLE_COLUMNS)) + ")"
+    sql = (
+        f'INSERT INTO "{MeterValue._meta.db_table}" ({", ".join(_SAMPLE_COLUMNS)}) VALUES '
+        + ",".join([placeholders] * len(rows)) + " ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+
+
+def _store_samples(
+    *, station_id: int, connector_number: int, tx: Transaction | None, samples: Sequence[Sample]
+) -> _Figures:
+    flags, figures = _apply_samples(tx, samples)
+    if samples:
         # A resent MeterValues (or transactionData repeating samples) hits the unique constraint.
-        MeterValue.objects.bulk_create(rows, ignore_conflicts=True)
+        _insert_samples(tx_id=tx.pk if tx is not None else None, station_id=station_id,
+                        connector_number=connector_number, samples=samples, flags=flags)
     if tx is not None:
         fields: list[str] = []
         if figures.energy_register is not None:
@@ -323,23 +343,21 @@ def meter_values_record(
 
     samples = samples_parse(meter_values)
     tx: Transaction | None = None
-    # One query on the hot path: the session (locked) with its station and connector.
-    base = (
-        Transaction.objects.select_for_update(no_key=True, of=("self",)).select_related("station", "connector")
-        .filter(station__charge_point_id=charge_point_id)
-    )
+    # One query on the hot path: the session, locked. No join to the wide Station row (compiling
+    # it costs more than the round trip); the station is loaded only when some code asks for it.
+    base = Transaction.objects.select_for_update(no_key=True).filter(station__charge_point_id=charge_point_id).order_by()
     if transaction_id is not None:
         tx = base.filter(pk=transaction_id).first()
         if tx is None:
             logger.warning("%s: MeterValues for unknown transaction %s", charge_point_id, transaction_id)
     elif connector_id > 0:
         tx = base.filter(connector__connector_id=connector_id, stopped_at__isnull=True).first()
-    station = tx.station if tx is not None else Station.objects.only("id").get(charge_point_id=charge_point_id)
-    figures = _store_samples(station=station, connector_number=connector_id, tx=tx, samples=samples)
+    station_id = tx.station_id if tx is not None else Station.objects.only("id").get(charge_point_id=charge_point_id).pk
+    figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples)
     if tx is not None and figures.latest is not None:
         if tx.stopped_at is None:
             session_cost_update(transaction=tx, now=now)
-        _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id))
+        _publish(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
         _publish(charge_point_id, {
             "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
             "energy_wh": tx.energy_wh, "power_w": tx.power_w, "soc": tx.soc,
@@ -391,7 +409,7 @@ def transaction_stop(
 
     samples = samples_parse(transaction_data)
     if samples:
-        _store_samples(station=tx.station, connector_number=tx.connector.connector_id, tx=tx, samples=samples)
+        _store_samples(station_id=tx.station_id, connector_number=tx.connector.connector_id, tx=tx, samples=samples)
     tx.meter_stop = meter_stop_wh
     tx.stopped_at = stopped_at
     tx.stop_reason = (reason or "Local")[:32]

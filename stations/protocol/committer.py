@@ -1,18 +1,19 @@
 """Group commit for the OCPP endpoint: many chargers' writes, one database transaction.
 
 Every charger message that writes goes through ``GroupCommitter.run(fn, **kwargs)``. Work that
-arrives while a batch is in flight is gathered and run together on the ORM thread, inside one
-``transaction.atomic()``: each domain function still owns its own atomic block (a savepoint here),
-so one failing item rolls back alone. The caller's future resolves only after the COMMIT, so a
-charger is answered only once its data is durable. The same batch also carries:
+arrives while the lanes are busy is gathered and run together on a lane (a thread with its own
+database connection), inside one ``transaction.atomic()``; the services' own outermost atomic
+blocks are skipped there (no SAVEPOINT/RELEASE round trips). If anything in the batch fails, it is
+rolled back and each item runs again in its own transaction (a second time for deadlock victims),
+so one bad item never takes the others down. The caller's future resolves only after the COMMIT:
+a charger is answered only once its data is durable. The same batch also carries:
 
 - the OCPP message log rows (one INSERT for all of them);
-- and, separately, last-seen times (one UPDATE for all stations every IDLE_FLUSH_SECONDS;
-  heartbeats cost no statement of their own);
 - live events published on commit, sent from the event loop after the batch (never one blocking
   Redis round trip each on the ORM thread).
 
-Items failing with a database error (deadlock, serialization) are retried once on their own.
+Last-seen times are written apart: one UPDATE for all stations every IDLE_FLUSH_SECONDS, skipping
+rows a running batch has locked (heartbeats cost no statement of their own).
 """
 
 from __future__ import annotations
@@ -199,33 +200,54 @@ def _noop() -> None:
 
 
 def _execute(items: list[_Item], log: list[OcppMessage], events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Run a batch in one transaction; on any failure, run each item on its own instead.
+
+    The optimistic pass calls each service without its own ``atomic`` (no SAVEPOINT/RELEASE round
+    trips): normally nothing fails and the batch costs one COMMIT. If anything raises, the whole
+    pass is rolled back (with its on-commit hooks) and every item runs again in its own
+    transaction, so one bad item never takes the others down.
+    """
     from stations.services import ocpp_messages_record
 
-    retry: list[_Item] = []
+    pending: list[tuple[str, dict[str, Any]]] = []
+    try:
+        with publish_deferred(pending):
+            with transaction.atomic():
+                for item in items:
+                    item.result = _unwrapped(item.fn)(**item.kwargs)
+                if log:
+                    ocpp_messages_record(messages=log)
+        for item in items:
+            item.ok = True
+        events.extend(pending)
+        return
+    except Exception:
+        pass
     with publish_deferred(events):
-        with transaction.atomic():
-            for item in items:
-                try:
-                    item.result = item.fn(**item.kwargs)
-                    item.ok = True
-                except DatabaseError as exc:
-                    item.result = exc
-                    retry.append(item)
-                except Exception as exc:  # the handler answers InternalError; others go on
-                    item.result = exc
-            if log:
+        for item in items:
+            item.ok = False
+            for attempt in (1, 2):  # a second chance for deadlock victims and the like
                 try:
                     with transaction.atomic():
-                        ocpp_messages_record(messages=log)
-                except DatabaseError:
-                    logger.exception("could not write %d OCPP log rows", len(log))
-        for item in retry:  # deadlock victims and the like, on their own
+                        item.result = item.fn(**item.kwargs)
+                    item.ok = True
+                    break
+                except DatabaseError as exc:
+                    item.result = exc
+                except Exception as exc:  # the handler answers InternalError
+                    item.result = exc
+                    break
+        if log:
             try:
                 with transaction.atomic():
-                    item.result = item.fn(**item.kwargs)
-                item.ok = True
-            except Exception as exc:
-                item.result = exc
+                    ocpp_messages_record(messages=log)
+            except DatabaseError:
+                logger.exception("could not write %d OCPP log rows", len(log))
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The service without its outermost ``@transaction.atomic`` (the batch is the transaction)."""
+    return getattr(fn, "__wrapped__", fn)
 
 
 _EVENT_CONCURRENCY = 32

@@ -129,6 +129,9 @@ async def _process_start() -> None:
         # move what exists after start-up out of its sight and collect young objects less often.
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
+        # The ORM lanes release the GIL for every database round trip; with the default 5 ms
+        # switch interval each reacquisition can wait that long behind the busy event loop.
+        sys.setswitchinterval(0.001)
         _process_started = True
 
 

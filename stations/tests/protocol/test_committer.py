@@ -1,0 +1,73 @@
+"""The group committer: one transaction per batch, and no bad item takes the others down."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from core.events import publish_on_commit
+from stations.models import OcppMessage, Station
+from stations.protocol.committer import _execute, _Item, committer
+from stations.tests.factories import StationFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@transaction.atomic
+def rename(*, pk: int, name: str) -> str:
+    Station.objects.filter(pk=pk).update(name=name)
+    publish_on_commit("dashboard", {"type": "renamed", "name": name})
+    return name
+
+
+@transaction.atomic
+def broken(*, pk: int) -> None:
+    Station.objects.filter(pk=pk).update(name="never")
+    raise RuntimeError("bug")
+
+
+def item(fn: Any, **kwargs: Any) -> _Item:
+    return _Item(fn, kwargs, None)  # type: ignore[arg-type]
+
+
+def test_a_clean_batch_commits_everything_once_with_its_log_and_events() -> None:
+    a, b = StationFactory(), StationFactory()
+    items = [item(rename, pk=a.pk, name="A"), item(rename, pk=b.pk, name="B")]
+    events: list[tuple[str, dict[str, Any]]] = []
+    _execute(items, [OcppMessage(charge_point_id=a.charge_point_id, direction="in", message_type=2)], events)
+    assert [i.ok for i in items] == [True, True] and [i.result for i in items] == ["A", "B"]
+    assert set(Station.objects.values_list("name", flat=True)) == {"A", "B"}
+    assert OcppMessage.objects.count() == 1
+    assert events == [("dashboard", {"type": "renamed", "name": "A"}), ("dashboard", {"type": "renamed", "name": "B"})]
+
+
+def test_a_failing_item_rolls_back_alone_and_events_are_not_doubled() -> None:
+    a, b, c = StationFactory(), StationFactory(), StationFactory()
+    items = [item(rename, pk=a.pk, name="A"), item(broken, pk=b.pk), item(rename, pk=c.pk, name="C")]
+    events: list[tuple[str, dict[str, Any]]] = []
+    _execute(items, [OcppMessage(charge_point_id=a.charge_point_id, direction="in", message_type=2)], events)
+    assert [i.ok for i in items] == [True, False, True]
+    assert isinstance(items[1].result, RuntimeError)
+    names = dict(Station.objects.values_list("pk", "name"))
+    assert names[a.pk] == "A" and names[c.pk] == "C" and names[b.pk] != "never"
+    assert OcppMessage.objects.count() == 1
+    assert [e["name"] for _, e in events] == ["A", "C"]
+
+
+async def test_concurrent_callers_get_their_own_results_after_commit() -> None:
+    from channels.db import database_sync_to_async
+
+    stations = [await database_sync_to_async(StationFactory)() for _ in range(20)]
+    c = committer()
+    results = await asyncio.gather(
+        *(c.run(rename, pk=s.pk, name=f"N{i}") for i, s in enumerate(stations)),
+        c.run(broken, pk=stations[0].pk),
+        return_exceptions=True,
+    )
+    assert results[:20] == [f"N{i}" for i in range(20)]
+    assert isinstance(results[20], RuntimeError)
+    names = await database_sync_to_async(lambda: set(Station.objects.values_list("name", flat=True)))()
+    assert names == {f"N{i}" for i in range(20)}
