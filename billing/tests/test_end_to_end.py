@@ -21,6 +21,7 @@ import redis
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -144,3 +145,10 @@ async def test_a_session_reaching_the_balance_is_stopped_remotely_and_debited_on
     assert debits == [(LedgerKind.SESSION, Decimal("-1.30"))]
     await db(driver.refresh_from_db)()
     assert driver.balance == Decimal("-0.30") == await db(ledger_balance)(user_id=driver.pk)
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections() -> AsyncIterator[None]:
+    """The ORM ran in sync_to_async's thread; close its connection so the test database can be dropped."""
+    yield
+    await db(connections.close_all)()
