@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.exceptions import field_error
 from stations.models import Connector, Station
@@ -45,7 +46,7 @@ def station_create(
         with transaction.atomic():
             station.save()
     except IntegrityError:
-        raise field_error("charge_point_id", "A station with this charge point id already exists.") from None
+        raise field_error("charge_point_id", _("A station with this charge point id already exists.")) from None
     _apply_connectors(station, connectors or [])
     return station
 
