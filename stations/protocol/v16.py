@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -56,6 +56,36 @@ def _time(value: str | None, now: datetime) -> datetime:
         raise PropertyConstraintViolationError(details={"cause": f"not a date-time: {value!r}"}) from None
 
 
+class _SharedRoutes(Mapping[str, dict[str, Any]]):
+    """The library's per-instance route map (a dict of bound methods per action, ~3 KB for each
+    connection) as one map per class, bound on lookup: memory per connection counts at 10,000."""
+
+    __slots__ = ("_obj",)
+    _by_class: dict[type, dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, obj: ChargePoint) -> None:
+        self._obj = obj
+        cls = type(obj)
+        if cls not in self._by_class:
+            self._by_class[cls] = {
+                action: {key: getattr(value, "__func__", value) for key, value in spec.items()}
+                for action, spec in obj.route_map.items()
+            }
+
+    def __getitem__(self, action: str) -> dict[str, Any]:
+        spec = self._by_class[type(self._obj)][action]
+        return {key: value.__get__(self._obj) if callable(value) else value for key, value in spec.items()}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_class[type(self._obj)])
+
+    def __len__(self) -> int:
+        return len(self._by_class[type(self._obj)])
+
+    def __contains__(self, action: object) -> bool:
+        return action in self._by_class[type(self._obj)]
+
+
 class CentralSystemV16(ChargePoint):
     """One charger's OCPP 1.6 session.
 
@@ -76,6 +106,7 @@ class CentralSystemV16(ChargePoint):
         response_timeout: float = 30,
     ) -> None:
         super().__init__(charge_point_id, connection, response_timeout=response_timeout, logger=logger)
+        self.route_map = _SharedRoutes(self)  # type: ignore[assignment]
         self.run: Runner = run or _run_in_thread
         self.message_sink = message_sink
         self.on_boot_accepted = on_boot_accepted
