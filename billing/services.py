@@ -28,7 +28,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from billing.models import LedgerEntry, LedgerKind, Payment, PaymentKind, PaymentStatus, SessionBilling, Tariff
+from billing.models import (
+    LedgerEntry,
+    LedgerKind,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    SessionBilling,
+    Tariff,
+)
 from billing.pricing import Period, Pricing, TariffSpec, price_session
 from core.exceptions import InvalidInput, NotFound
 from stations.models import ConnectorStatus, Station
@@ -212,7 +220,10 @@ def session_idle_track(*, transaction: Transaction, now: datetime) -> None:
 
 
 def _debit_session(tx: Transaction) -> None:
-    charged = LedgerEntry.objects.filter(transaction=tx, kind__in=[LedgerKind.SESSION, LedgerKind.ADJUSTMENT, LedgerKind.REFUND]).aggregate(s=Sum("amount"))["s"]
+    # What the session itself cost the driver so far; refunds are a separate decision and stay.
+    charged = LedgerEntry.objects.filter(
+        transaction=tx, kind__in=[LedgerKind.SESSION, LedgerKind.ADJUSTMENT]
+    ).aggregate(s=Sum("amount"))["s"]
     if not LedgerEntry.objects.filter(transaction=tx, kind=LedgerKind.SESSION).exists():
         try:
             ledger_credit(
@@ -289,6 +300,38 @@ def _enqueue(task_name: str, *args: object) -> None:
     from billing import tasks
 
     getattr(tasks, task_name).delay(*args)
+
+
+# --- Refunds ----------------------------------------------------------------------------------
+
+@db_transaction.atomic
+def session_refund(
+    *, transaction_id: int, amount: Decimal | None = None, reason: str = "", created_by: User | None = None,
+) -> LedgerEntry:
+    """Give back (part of) what a session cost its driver: a ``refund`` entry on the session.
+
+    ``amount`` None: everything not yet refunded. Locks the session row, so two refunds cannot
+    together exceed what was debited. Raises NotFound (unknown session), InvalidInput (a running
+    session, a guest's session, nothing left to refund, an amount not positive or too large).
+    """
+    tx = Transaction.objects.select_for_update(of=("self",)).filter(pk=transaction_id).first()
+    if tx is None:
+        raise NotFound(_("Unknown session."))
+    if tx.stopped_at is None or tx.user_id is None:
+        raise InvalidInput(_("Only a finished session of a driver with a balance can be refunded."))
+    totals = dict(
+        LedgerEntry.objects.filter(transaction=tx).values_list("kind").annotate(s=Sum("amount")).values_list("kind", "s")
+    )
+    debited = -(totals.get(LedgerKind.SESSION, Decimal("0")) + totals.get(LedgerKind.ADJUSTMENT, Decimal("0")))
+    refundable = debited - totals.get(LedgerKind.REFUND, Decimal("0"))
+    value = refundable if amount is None else Decimal(amount).quantize(Decimal("0.01"))
+    if value <= 0 or value > refundable:
+        message = _("At most %(amount)s can be refunded.") % {"amount": f"{max(refundable, Decimal('0')):.2f}"}
+        raise InvalidInput(message, errors={"amount": [message]})
+    return ledger_credit(
+        user_id=tx.user_id, amount=value, kind=LedgerKind.REFUND, transaction_id=tx.pk,
+        reason=reason or f"Refund of session #{tx.pk}", created_by=created_by,
+    )
 
 
 # --- Ledger -----------------------------------------------------------------------------------

@@ -142,3 +142,9 @@ class RevenueMonthSerializer(serializers.Serializer[Any]):
 class RevenueSerializer(serializers.Serializer[Any]):
     year = serializers.IntegerField()
     months = RevenueMonthSerializer(many=True)
+
+
+class RefundSerializer(serializers.Serializer[Any]):
+    transaction_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, help_text="Absent: all that is left.")
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -9,6 +9,7 @@ router.register("tariffs", views.TariffViewSet, basename="tariff")
 urlpatterns = [
     path("ledger/", views.LedgerListApi.as_view(), name="billing-ledger"),
     path("topups/", views.TopupCreateApi.as_view(), name="billing-topup"),
+    path("refunds/", views.RefundCreateApi.as_view(), name="billing-refund"),
     path("guest-sessions/", views.GuestSessionCreateApi.as_view(), name="billing-guest-session"),
     path("guest-sessions/<str:token>/", views.GuestSessionDetailApi.as_view(), name="billing-guest-session-detail"),
     path("webhooks/stripe/", views.StripeWebhookApi.as_view(), name="billing-stripe-webhook"),

@@ -21,6 +21,7 @@ from billing.api.serializers import (
     LedgerEntrySerializer,
     PaymentSerializer,
     ReceiptSerializer,
+    RefundSerializer,
     RevenueQuerySerializer,
     RevenueSerializer,
     StatementQuerySerializer,
@@ -33,6 +34,7 @@ from billing.models import Tariff
 from billing.providers import WebhookSignatureError
 from billing.receipts import receipt_url
 from billing.selectors import ledger_list, receipt_get, revenue_by_month, statement_get
+from billing.services import session_refund
 from core.exceptions import NotFound
 from stations.models import Station
 from transactions.models import Transaction
@@ -73,6 +75,19 @@ class LedgerListApi(APIView):
         if not hasattr(self, "_paginator"):
             self._paginator = Pagination()
         return self._paginator
+
+
+class RefundCreateApi(APIView):
+    """Refund (part of) a finished session to its driver's balance (admins): a ``refund`` ledger entry."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=RefundSerializer, responses={201: LedgerEntrySerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
+    def post(self, request: Request) -> Response:
+        data = RefundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = session_refund(created_by=request.user, **data.validated_data)  # type: ignore[arg-type]
+        return Response(LedgerEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
 class TopupCreateApi(APIView):

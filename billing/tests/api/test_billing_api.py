@@ -116,3 +116,17 @@ def test_the_revenue_api_is_for_admins() -> None:
     assert body["months"][4]["revenue"] == f"{tx.cost:.2f}"
     assert api(UserFactory()).get("/api/v1/billing/revenue/?year=2026").status_code == 403
     assert api(AdminFactory()).get("/api/v1/billing/revenue/?year=2026&station=NOPE").status_code == 404
+
+
+def test_an_admin_refunds_a_session_a_driver_cannot() -> None:
+    driver = UserFactory(balance=Decimal("10"))
+    tx = finished_session(driver, datetime(2026, 5, 5, 10, tzinfo=UTC))
+    assert api(driver).post("/api/v1/billing/refunds/", {"transaction_id": tx.pk}, format="json").status_code == 403
+    response = api(AdminFactory()).post("/api/v1/billing/refunds/", {"transaction_id": tx.pk, "reason": "fault"}, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["kind"], response.json()["amount"]) == ("refund", f"{tx.cost:.2f}")
+    again = api(AdminFactory()).post("/api/v1/billing/refunds/", {"transaction_id": tx.pk}, format="json")
+    assert again.status_code == 400
+    assert api(AdminFactory()).post("/api/v1/billing/refunds/", {"transaction_id": 424242}, format="json").status_code == 404
+    driver.refresh_from_db()
+    assert driver.balance == Decimal("10.00")

@@ -171,3 +171,31 @@ def test_the_ledger_always_sums_to_the_balance(changes, sessions) -> None:  # ty
     for entry in entries:
         running += entry.amount
         assert entry.balance_after == running
+
+
+@pytest.mark.django_db
+def test_a_refund_gives_back_at_most_what_was_debited() -> None:
+    from billing.services import session_refund
+
+    tx = stopped_session()  # costs 3.00
+    session_settle(transaction_id=tx.pk)
+    session_refund(transaction_id=tx.pk, amount=Decimal("1.00"), reason="slow charger")
+    with pytest.raises(InvalidInput):
+        session_refund(transaction_id=tx.pk, amount=Decimal("2.01"))
+    entry = session_refund(transaction_id=tx.pk)  # the rest
+    assert entry.amount == Decimal("2.00")
+    with pytest.raises(InvalidInput):
+        session_refund(transaction_id=tx.pk)
+    session_settle(transaction_id=tx.pk)  # a resent stop does not take the refund back
+    tx.user.refresh_from_db()
+    assert tx.user.balance == Decimal("10.00") == ledger_balance(user_id=tx.user.pk)
+
+
+@pytest.mark.django_db
+def test_a_running_session_cannot_be_refunded() -> None:
+    from billing.services import session_refund
+
+    with pytest.raises(InvalidInput):
+        session_refund(transaction_id=TransactionFactory().pk, amount=Decimal("1"))
+    with pytest.raises(NotFound):
+        session_refund(transaction_id=999999)
