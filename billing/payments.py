@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal, InvalidOperation
 
 from django.conf import settings
@@ -19,8 +19,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import IdTag, IdTagStatus, User
-from billing.models import LedgerKind, Payment, PaymentKind, PaymentStatus, ProviderEvent
-from billing.providers import PaymentProvider, WebhookEvent, WebhookSignatureError, get_provider
+from billing.models import (
+    LedgerKind,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    ProviderEvent,
+)
+from billing.providers import (
+    PaymentProvider,
+    WebhookEvent,
+    WebhookSignatureError,
+    get_provider,
+)
 from billing.providers.stripe import from_minor_units
 from billing.services import ledger_credit
 from core.exceptions import Conflict, DomainError, InvalidInput, NotFound
@@ -175,8 +186,8 @@ def payment_release(*, payment_id: int) -> Payment:
     """Cancel an unused hold with the provider and retire its guest id tag."""
     with db_transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status not in (PaymentStatus.CREATED, PaymentStatus.AUTHORIZED):
-            return payment
+        if payment.status not in (PaymentStatus.CREATED, PaymentStatus.AUTHORIZED) or payment.transaction_id:
+            return payment  # already closed, or its session started meanwhile: captured at the stop
         if payment.provider_ref:
             _provider().hold_cancel(provider_ref=payment.provider_ref)
         payment.status = PaymentStatus.CANCELLED
@@ -184,6 +195,24 @@ def payment_release(*, payment_id: int) -> Payment:
         payment.save(update_fields=["status", "updated_at"])
         IdTag.objects.filter(id_tag=payment.id_tag, user__isnull=True).update(status=IdTagStatus.EXPIRED)
         return payment
+
+
+def payment_release_unused(*, now: datetime) -> list[int]:
+    """Release guest holds whose session never started within CSMS_GUEST_ID_TAG_MINUTES.
+
+    A hold authorised (or still waiting for the card) but with no session when its id tag expired
+    blocks the guest's money for nothing: cancel it. Safe to run twice. Returns the payments released.
+    """
+    cutoff = now - timedelta(minutes=settings.CSMS_GUEST_ID_TAG_MINUTES)
+    stale = list(
+        Payment.objects.filter(
+            kind=PaymentKind.SESSION_HOLD, transaction__isnull=True, created_at__lt=cutoff,
+            status__in=[PaymentStatus.CREATED, PaymentStatus.AUTHORIZED],
+        ).values_list("pk", flat=True)
+    )
+    for pk in stale:
+        payment_release(payment_id=pk)
+    return stale
 
 
 def payment_capture(*, payment_id: int) -> Payment:

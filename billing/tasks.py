@@ -54,6 +54,15 @@ def session_costs_refresh() -> int:
 
 
 @shared_task
+def payment_release_unused() -> int:
+    from django.utils import timezone
+
+    from billing.payments import payment_release_unused as release
+
+    return len(release(now=timezone.now()))
+
+
+@shared_task
 def receipt_send(transaction_id: int) -> bool:
     from billing.receipts import receipt_send as send
 

@@ -170,6 +170,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "notifications.tasks.daily_summary_send", "schedule": crontab(minute=0, hour=6)},
     "billing: running cost of time-priced sessions, limits": {
         "task": "billing.tasks.session_costs_refresh", "schedule": 60.0},
+    "billing: release guest card holds whose session never started": {
+        "task": "billing.tasks.payment_release_unused", "schedule": 300.0},
 }
 # Jobs and notifications (minutes unless named otherwise).
 CSMS_TRANSACTION_SILENT_MINUTES = env.int("CSMS_TRANSACTION_SILENT_MINUTES", default=60)

@@ -16,7 +16,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import IdTag, IdTagStatus
 from accounts.tests.factories import UserFactory
-from billing.models import LedgerEntry, LedgerKind, Payment, PaymentStatus, ProviderEvent
+from billing.models import (
+    LedgerEntry,
+    LedgerKind,
+    Payment,
+    PaymentStatus,
+    ProviderEvent,
+)
 from billing.providers.stripe import StripeProvider
 from billing.services import session_cost_update, session_settle, session_start_pricing
 from billing.tests.stripe_fakes import WEBHOOK_SECRET, FakeStripeHTTP, event, sign
@@ -236,3 +242,20 @@ def test_the_hold_is_bounded_by_the_stations_energy_limit(settings) -> None:  # 
     assert guest_hold_amount(station=StationFactory(price_per_kwh=Decimal("0.45"))) == Decimal("30.00")
     timed = TariffFactory(price_per_minute=Decimal("0.05"))
     assert guest_hold_amount(station=StationFactory(tariff=timed, max_energy_per_session_wh=20000)) == Decimal("30.00")
+
+
+def test_holds_whose_session_never_started_are_released(stripe_http, settings) -> None:  # type: ignore[no-untyped-def]
+    from billing.payments import payment_release_unused
+
+    _station, body = guest_hold(stripe_http)
+    payment = Payment.objects.get(pk=body["payment_id"])
+    post_event(APIClient(), hold_authorised(payment))
+    now = timezone.now()
+    assert payment_release_unused(now=now) == []  # still within its time
+    later = now + timedelta(minutes=settings.CSMS_GUEST_ID_TAG_MINUTES + 1)
+    assert payment_release_unused(now=later) == [payment.pk]
+    assert payment_release_unused(now=later) == []  # twice: nothing more
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CANCELLED
+    assert stripe_http.paths().count(f"/v1/payment_intents/{payment.provider_ref}/cancel") == 1
+    assert IdTag.objects.get(id_tag=payment.id_tag).status == IdTagStatus.EXPIRED
