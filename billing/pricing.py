@@ -11,6 +11,7 @@ total exactly (largest remainder), so a receipt always sums.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -214,15 +215,25 @@ def energy_points(
 def energy_by_period(spec: TariffSpec, points: Sequence[tuple[datetime, Decimal]]) -> dict[Period | None, Decimal]:
     """Split the energy of each interval between samples over the time-of-use periods, by time.
 
-    Inside one interval the power is unknown, so the energy is spread evenly over it; interval
-    boundaries inside a period are found in the station's local time (DST-aware via zoneinfo).
+    Inside one interval the power is unknown, so the energy is spread evenly over it. The instants
+    where the period may change (period edges and midnights, in the station's local time, DST-aware
+    via zoneinfo) are computed once for the whole session, and each segment between two of them is
+    looked up once: a day of one-minute samples prices in a few milliseconds.
     """
     result: dict[Period | None, Decimal] = {}
     if not spec.periods:
         total = points[-1][1] - points[0][1] if points else ZERO
         return {None: total}
+    if not points:
+        return result
     zone = ZoneInfo(spec.time_zone)
-    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+    first, last = points[0][0], points[-1][0]
+    cuts = sorted(set(_boundaries(spec, zone, first, last)))
+    edges = [first, *cuts, last]
+    segment_period = [
+        spec.period_at((a + (b - a) / 2).astimezone(zone)) for a, b in zip(edges, edges[1:], strict=False)
+    ] or [spec.period_at(first.astimezone(zone))]
+    for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
         energy = v1 - v0
         if energy <= 0:
             continue
@@ -230,14 +241,14 @@ def energy_by_period(spec: TariffSpec, points: Sequence[tuple[datetime, Decimal]
             key = spec.period_at(t1.astimezone(zone))
             result[key] = result.get(key, ZERO) + energy
             continue
-        cuts = sorted({t0, t1, *_boundaries(spec, zone, t0, t1)})
+        inner = cuts[bisect_right(cuts, t0):bisect_left(cuts, t1)]
+        pieces = [t0, *inner, t1]
         total_s = _seconds(t1 - t0)
         remaining = energy
-        for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
-            midpoint = a + (b - a) / 2
-            key = spec.period_at(midpoint.astimezone(zone))
-            if i == len(cuts) - 2:
-                part = remaining  # the last segment takes what is left: the parts add up exactly
+        for i, (a, b) in enumerate(zip(pieces, pieces[1:], strict=False)):
+            key = segment_period[min(bisect_right(cuts, a), len(segment_period) - 1)]
+            if i == len(pieces) - 2:
+                part = remaining  # the last piece takes what is left: the parts add up exactly
             else:
                 part = (energy * _seconds(b - a) / total_s).quantize(Decimal("0.000001"), ROUND_DOWN)
             remaining -= part

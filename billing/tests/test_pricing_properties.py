@@ -8,7 +8,14 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.pricing import Period, TariffSpec, currency_quantum, energy_by_period, energy_points, price_session
+from billing.pricing import (
+    Period,
+    TariffSpec,
+    currency_quantum,
+    energy_by_period,
+    energy_points,
+    price_session,
+)
 
 UTC = timezone.utc
 prices = st.decimals(min_value=0, max_value=10, places=4)
@@ -68,3 +75,30 @@ def test_energy_split_over_periods_adds_up_to_the_session_energy(spec: TariffSpe
     split = energy_by_period(spec, points)
     assert all(v >= 0 for v in split.values())
     assert sum(split.values(), Decimal(0)) == max(session["energy_wh"], 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(periods, min_size=1, max_size=3).map(tuple),
+    st.sampled_from(["UTC", "Europe/Rome", "America/New_York"]),
+    st.datetimes(min_value=datetime(2026, 3, 20), max_value=datetime(2026, 11, 5), timezones=st.just(UTC)),
+    st.lists(st.tuples(st.integers(1, 240), st.integers(0, 5000)), min_size=1, max_size=8),
+)
+def test_energy_per_period_matches_a_minute_by_minute_reference(period_list, zone, start, steps) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    spec = TariffSpec(time_zone=zone, periods=period_list)
+    start = start.replace(second=0, microsecond=0)
+    points, t, v = [(start, Decimal(0))], start, Decimal(0)
+    for minutes, wh in steps:
+        t, v = t + timedelta(minutes=minutes), v + wh
+        points.append((t, v))
+    expected: dict[object, Decimal] = {}
+    for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
+        n = int((t1 - t0).total_seconds() // 60)
+        for k in range(n):  # each minute's share of the interval, priced at the minute's middle
+            key = spec.period_at((t0 + timedelta(minutes=k, seconds=30)).astimezone(ZoneInfo(zone)))
+            expected[key] = expected.get(key, Decimal(0)) + (v1 - v0) / n
+    got = energy_by_period(spec, points)
+    for key in set(expected) | set(got):
+        assert abs(got.get(key, Decimal(0)) - expected.get(key, Decimal(0))) < Decimal("0.01")
