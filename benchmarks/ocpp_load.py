@@ -144,6 +144,7 @@ class Charger:
         self.reader: asyncio.Task[None] | None = None
         self.measure = measure
         self.energy_wh = random.randrange(1_000_000, 2_000_000)
+        self.id_tag = "BT-" + cp_id.rsplit("-", 1)[-1][-5:]  # its own driver's tag (run_all.py makes them)
         self.ids = itertools.count(1)
 
     async def connect(self, timeout: float) -> bool:
@@ -307,14 +308,11 @@ async def run_loops(chargers: list[Charger], args: argparse.Namespace, stats: St
     stats.seconds = time.perf_counter() - started
 
 
-def mixed_step(id_tag: str) -> Any:
-    async def step(charger: Charger, index: int) -> None:
-        """Saturation's mix, 10 messages: a transaction with meter values, a status, a heartbeat."""
-        await charger.transaction(id_tag, meter_samples=5)
-        await charger.status(1, "Available")
-        await charger.heartbeat()
-
-    return step
+async def mixed_step(charger: Charger, index: int) -> None:
+    """Saturation's mix, 10 messages: a transaction with meter values, a status, a heartbeat."""
+    await charger.transaction(charger.id_tag, meter_samples=5)
+    await charger.status(1, "Available")
+    await charger.heartbeat()
 
 
 async def fleet_step(charger: Charger, index: int) -> None:
@@ -351,9 +349,9 @@ async def run(args: argparse.Namespace) -> Stats:
         else:
             chargers = await open_fleet(args, stats, concurrency=args.open_concurrency)
             if args.scenario == "saturation":
-                await run_loops(chargers, args, stats, mixed_step(args.id_tag), pause=0, jitter=False)
+                await run_loops(chargers, args, stats, mixed_step, pause=0, jitter=False)
             elif args.scenario == "transactions":
-                await run_loops(chargers, args, stats, lambda c, i: c.transaction(args.id_tag), pause=args.pause,
+                await run_loops(chargers, args, stats, lambda c, i: c.transaction(c.id_tag), pause=args.pause,
                                 jitter=True)
             elif args.scenario in ("fleet", "traffic"):
                 await run_loops(chargers, args, stats, fleet_step, pause=args.interval, jitter=True)
@@ -389,7 +387,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heartbeat", type=float, default=60.0, help="idle: heartbeat interval")
     parser.add_argument("--pause", type=float, default=1.0, help="transactions: pause between cycles")
     parser.add_argument("--prefix", default="BENCH", help="charge point ids are PREFIX-00001…")
-    parser.add_argument("--id-tag", default="BENCH-TAG")
     parser.add_argument("--connect-timeout", type=float, default=60.0)
     parser.add_argument("--open-concurrency", type=int, default=200,
                         help="connections opened at a time before the measured window (not for boot)")

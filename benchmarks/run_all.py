@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SIZES = {"boot": 5000, "traffic": 1000, "transactions": 100, "saturation": 100, "fleet": 5000, "idle": 10000}
+TAGGED = 500  # chargers with an id tag of their own (transactions, saturation)
 ORDER = ("saturation", "fleet", "boot", "idle", "transactions", "traffic")
 
 
@@ -75,19 +76,28 @@ def prepare_database(args: argparse.Namespace, chargers: int) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
     env = csms_env(args)
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    # One driver and id tag per transacting charger (BT-00000…): one shared tag would make every
+    # Authorize a ConcurrentTx and serialise every debit on one user row.
     code = f"""
 from decimal import Decimal
 from accounts.models import IdTag, User
 from billing.services import ledger_credit
 from stations.models import Station
-user, created = User.objects.get_or_create(email="bench@example.com", defaults={{"role": "driver"}})
-if user.balance < Decimal("1000000"):
-    ledger_credit(user_id=user.pk, amount=Decimal("100000000"), kind="adjustment", reason="benchmark")
-IdTag.objects.get_or_create(id_tag="{args.id_tag}", defaults={{"user": user}})
+for i in range({min(chargers, TAGGED)}):
+    email = f"bench{{i}}@example.com"
+    user, created = User.objects.get_or_create(email=email, defaults={{"role": "driver"}})
+    if user.balance < Decimal("1000000"):
+        ledger_credit(user_id=user.pk, amount=Decimal("100000000"), kind="adjustment", reason="benchmark")
+    IdTag.objects.get_or_create(id_tag=f"BT-{{i:05d}}", defaults={{"user": user}})
 ids = [f"BENCH-{{i:05d}}" for i in range({chargers})]
 known = set(Station.objects.filter(charge_point_id__in=ids).values_list("charge_point_id", flat=True))
 Station.objects.bulk_create([Station(charge_point_id=i, name=i) for i in ids if i not in known], batch_size=2000)
 Station.objects.filter(charge_point_id__startswith="BENCH-").update(connected=False, channel_name="")
+# Sessions a cut-short earlier run left open would make the next run's starts ConcurrentTx.
+from django.utils import timezone
+from transactions.models import Transaction
+Transaction.objects.filter(station__charge_point_id__startswith="BENCH-", stopped_at__isnull=True).update(
+    stopped_at=timezone.now(), stop_reason="Other")
 """
     subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True)
 
@@ -95,9 +105,18 @@ Station.objects.filter(charge_point_id__startswith="BENCH-").update(connected=Fa
 def start_server(kind: str, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     log = open(ROOT / "benchmarks" / "results" / f"{kind}-{port}.log", "wb")  # noqa: SIM115
-    if kind == "csms":
+    if kind == "uvicorn":  # the project on uvicorn + uvloop, for comparison (needs uvicorn installed)
+        cmd = [PY, "-m", "uvicorn", "csms.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+               "--loop", "uvloop", "--ws", "websockets", "--backlog", "4096", "--log-level", "warning",
+               "--no-access-log", "--timeout-keep-alive", "5"]
+        env = csms_env(args)
+    elif kind == "csms":
         endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog=4096"
-        cmd = [PY, "-m", "daphne", "-e", endpoint, "csms.asgi:application"]
+        # A boot storm queues handshakes for longer than daphne's default 5 s; and daphne would
+        # close every socket after a day (--websocket_timeout 86400) unless told not to. -v 0: no
+        # access log line per connection (the bare server logs nothing either).
+        cmd = [PY, "-m", "daphne", "-e", endpoint, "--websocket_connect_timeout", str(args.connect_timeout),
+               "--websocket_timeout", "-1", "-v", "0", "csms.asgi:application"]
         env = csms_env(args)
     else:
         cmd = [PY, "benchmarks/bare_server.py", "--port", str(port)]
@@ -124,7 +143,7 @@ def run_scenario(kind: str, scenario: str, chargers: int, args: argparse.Namespa
     try:
         cmd = [PY, str(ROOT / "benchmarks" / "ocpp_load.py"), "--url", f"ws://127.0.0.1:{port}/ocpp/",
                "--scenario", scenario, "--chargers", str(chargers), "--duration", str(args.duration),
-               "--id-tag", args.id_tag, "--label", kind, "--server-pid", str(proc.pid), "--json"]
+               "--label", kind, "--server-pid", str(proc.pid), "--json"]
         if scenario == "idle":
             cmd += ["--duration", str(args.idle_duration)]
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
@@ -147,7 +166,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['scenario']:<13}{r['server']:<7}{r['chargers']:>9}{r['held']:>7}{r['refused']:>8}"
+        print(f"{r['scenario']:<13}{r['server'][:7]:<7}{r['chargers']:>9}{r['held']:>7}{r['refused']:>8}"
               f"{r['errors']:>7}{fmt(r['rate'], 0):>9}{fmt(r['p50_ms']):>9}{fmt(r['p99_ms']):>9}"
               f"{fmt(r['boot_seconds']):>9}{fmt(r['rss_per_connection_kib']):>10}{fmt(r['load_before']):>6}")
         if r["refusal_reasons"]:
@@ -174,14 +193,17 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(ORDER[:4]),
                         help=f"comma-separated, from {', '.join(ORDER)} (default: %(default)s)")
     parser.add_argument("--size", action="append", default=[], help="scenario=chargers, e.g. fleet=1000")
-    parser.add_argument("--servers", default="bare,csms", help="bare, csms or both (default: %(default)s)")
+    parser.add_argument("--servers", default="bare,csms",
+                        help="bare, csms (daphne), uvicorn (the project on uvicorn, if installed); "
+                             "default: %(default)s")
     parser.add_argument("--duration", type=float, default=20.0, help="measured window per scenario (s)")
     parser.add_argument("--idle-duration", type=float, default=30.0, help="idle: how long to hold (s)")
+    parser.add_argument("--connect-timeout", type=int, default=60,
+                        help="daphne's --websocket_connect_timeout (default: %(default)s s)")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds between server start and load")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                                   "postgres://postgres@127.0.0.1:5432/csms_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--id-tag", default="BENCH-TAG")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     sizes = dict(SIZES)
@@ -191,7 +213,7 @@ def main() -> int:
     scenarios = [s for s in args.scenarios.split(",") if s]
     servers = [s for s in args.servers.split(",") if s]
     (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    if "csms" in servers:
+    if "csms" in servers or "uvicorn" in servers:
         prepare_database(args, max(sizes[s] for s in scenarios))
     rows = []
     for scenario in scenarios:
