@@ -18,4 +18,5 @@ RUN useradd --system --home-dir /app csms \
 USER csms
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "csms.asgi:application"]
+CMD ["daphne", "-e", "tcp:port=8000:interface=0.0.0.0:backlog=4096", "--websocket_timeout", "-1", \
+     "--websocket_connect_timeout", "60", "csms.asgi:application"]

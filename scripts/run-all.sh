@@ -8,7 +8,10 @@ mkdir -p "$VAR_DIR/celery-broker/out" "$VAR_DIR/celery-broker/processed" "$VAR_D
 pids=()
 stop() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; exit 0; }
 trap stop INT TERM EXIT
-"$PY" -m daphne -b 127.0.0.1 -p "$PORT" csms.asgi:application &
+# daphne would close every charger's socket after a day (--websocket_timeout) and drop handshakes
+# that wait more than 5 s (a boot storm): chargers stay, and may queue.
+"$PY" -m daphne -b 127.0.0.1 -p "$PORT" --websocket_timeout -1 --websocket_connect_timeout 60 \
+  csms.asgi:application &
 pids+=($!)
 "$PY" -m celery -A csms worker --beat --loglevel=INFO --concurrency=2 \
   --schedule="$VAR_DIR/celerybeat-schedule" &
