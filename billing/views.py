@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Role, User
 from billing.api.permissions import is_admin
 from billing.exports import statement_csv, statement_filename
 from billing.payments import guest_payment_from_token
@@ -31,7 +32,7 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
         allowed = bool(user.is_authenticated and (is_admin(user) or tx.user_id == user.pk))
     if not allowed:
         if not request.user.is_authenticated and not token:
-            return login_required(lambda r: HttpResponse())(request)  # type: ignore[no-any-return]
+            return redirect_to_login(request.get_full_path())
         raise Http404
     if tx.stopped_at is None:
         raise Http404
@@ -51,7 +52,7 @@ def _statement(request: HttpRequest, year: int, month: int) -> Statement:
             target = None
     elif id_tag and not user.id_tags.filter(id_tag=id_tag).exists():
         raise Http404
-    if user.role == "demo":
+    if user.role == Role.DEMO:
         raise PermissionDenied
     try:
         return statement_get(year=year, month=month, user=target, id_tag=id_tag)

@@ -106,3 +106,9 @@ def test_a_guest_opens_the_receipt_with_the_token_of_their_payment() -> None:
     assert Client().get(f"/billing/receipts/{tx.pk}/?token={guest_token(payment)}").status_code == 200
     assert Client().get(f"/billing/receipts/{tx.pk}/?token={guest_token(other)}").status_code == 404
     assert Client().get(f"/billing/receipts/{tx.pk}/?token=forged").status_code == 404
+
+
+def test_a_demo_user_has_no_statement() -> None:
+    from accounts.models import Role
+
+    assert logged_in(UserFactory(role=Role.DEMO)).get("/billing/statements/2026/3/").status_code == 403
