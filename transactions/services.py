@@ -324,6 +324,24 @@ def transaction_start(
 # --- Meter values ---------------------------------------------------------------------------
 
 
+def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transaction | None:
+    """The session row, locked (FOR NO KEY UPDATE), if it belongs to the station. Written as SQL:
+    this runs for every MeterValues, and compiling the ORM query costs more than running it."""
+    if connection.vendor != "postgresql":
+        return (
+            Transaction.objects.select_for_update(no_key=True)
+            .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
+        )
+    table = Transaction._meta.db_table
+    stations = Station._meta.db_table
+    found = list(Transaction.objects.raw(
+        f'SELECT t.* FROM "{table}" t JOIN "{stations}" s ON s.id = t.station_id '
+        "WHERE t.id = %s AND s.charge_point_id = %s FOR NO KEY UPDATE OF t",
+        [transaction_id, charge_point_id],
+    ))
+    return found[0] if found else None
+
+
 @transaction.atomic
 def meter_values_record(
     *,
@@ -345,13 +363,16 @@ def meter_values_record(
     tx: Transaction | None = None
     # One query on the hot path: the session, locked. No join to the wide Station row (compiling
     # it costs more than the round trip); the station is loaded only when some code asks for it.
-    base = Transaction.objects.select_for_update(no_key=True).filter(station__charge_point_id=charge_point_id).order_by()
     if transaction_id is not None:
-        tx = base.filter(pk=transaction_id).first()
+        tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=transaction_id)
         if tx is None:
             logger.warning("%s: MeterValues for unknown transaction %s", charge_point_id, transaction_id)
     elif connector_id > 0:
-        tx = base.filter(connector__connector_id=connector_id, stopped_at__isnull=True).first()
+        tx = (
+            Transaction.objects.select_for_update(no_key=True).order_by()
+            .filter(station__charge_point_id=charge_point_id, connector__connector_id=connector_id,
+                    stopped_at__isnull=True).first()
+        )
     station_id = tx.station_id if tx is not None else Station.objects.only("id").get(charge_point_id=charge_point_id).pk
     figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples)
     if tx is not None and figures.latest is not None:
