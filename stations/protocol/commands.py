@@ -51,14 +51,15 @@ class RemoteCommandsMixin:
         if time.time() > message["ack_by"] + ACK_LATE_GRACE_SECONDS:
             logger.warning("%s: dropped command %s that came too late", self.charge_point_id, message["command_id"])
             return
-        await self.channel_layer.send(
-            message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
-        )
         if self._commands_queue is None:
             self._commands_queue = asyncio.Queue()
         self._commands_queue.put_nowait(message)
         if self._commands_worker is None or self._commands_worker.done():
             self._commands_worker = asyncio.create_task(self._commands_work())
+        # Queued first: the worker sends the frame to the charger while the acknowledgement travels.
+        await self.channel_layer.send(
+            message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
+        )
 
     async def commands_on_ready(self) -> None:
         """The charger may receive calls now: re-send the station's power limit after a boot."""
