@@ -37,7 +37,12 @@ def session_stop_over_limit(transaction_id: int, reason: str = "") -> str:
             tx.station.charge_point_id, "RemoteStopTransaction", {"transactionId": tx.pk},
             wait=False, source="billing",
         )
-    except DomainError as exc:  # offline, timeout, CALLERROR: the charger's own limit is the fallback
+    except DomainError as exc:
+        # Offline (or the call was refused): forget the request, so the session's next MeterValues,
+        # or the periodic refresh, asks again once the charger is back.
+        from billing.models import SessionBilling
+
+        SessionBilling.objects.filter(transaction_id=transaction_id).update(limit_stop_requested_at=None)
         logger.warning("limit stop of session %s (%s) failed: %s", transaction_id, reason, exc)
         return exc.code
     logger.info("limit stop of session %s (%s): command %s", transaction_id, reason, getattr(command, "pk", None))

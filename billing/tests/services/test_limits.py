@@ -78,7 +78,7 @@ def test_the_stop_task_leaves_a_stopped_session_alone(charger) -> None:  # type:
     assert charger == []
 
 
-def test_the_stop_task_survives_an_offline_charger(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_offline_charger_is_asked_again_later(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from core.exceptions import ChargerOffline
 
     def offline(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -86,7 +86,10 @@ def test_the_stop_task_survives_an_offline_charger(monkeypatch) -> None:  # type
 
     monkeypatch.setattr("billing.tasks.remote_call", offline)
     tx = running()
+    SessionBilling.objects.filter(transaction=tx).update(limit_stop_requested_at=timezone.now())
     assert session_stop_over_limit(tx.pk, "balance") == "charger_offline"
+    # Asked again at the next meter value, once the charger is back.
+    assert SessionBilling.objects.get(transaction=tx).limit_stop_requested_at is None
 
 
 def test_time_priced_sessions_are_refreshed_without_meter_values(charger, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
