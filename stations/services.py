@@ -54,6 +54,26 @@ def station_event(station: Station, *, connectors: list[Connector] | None = None
     }
 
 
+def _station_event_by_id(station_id: int) -> dict[str, Any]:
+    """``station_event`` from one hand-written query (the connect/boot hot path of a boot storm)."""
+    table, connectors = Station._meta.db_table, Connector._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.charge_point_id, s.dismissed, s.last_boot_at, s.last_heartbeat, s.heartbeat_interval, "
+            f"s.connected, s.charger_status, c.connector_id, c.status FROM \"{table}\" s "
+            f'LEFT JOIN "{connectors}" c ON c.station_id = s.id AND c.connector_id > 0 WHERE s.id = %s',
+            [station_id],
+        )
+        rows = cursor.fetchall()
+    first = rows[0]
+    station = Station(
+        pk=station_id, charge_point_id=first[0], dismissed=first[1], last_boot_at=first[2], last_heartbeat=first[3],
+        heartbeat_interval=first[4], connected=first[5], charger_status=first[6],
+    )
+    numbered = [Connector(connector_id=row[7], status=row[8]) for row in rows if row[7] is not None]
+    return station_event(station, connectors=numbered)
+
+
 def _publish_station(station: Station, event: dict[str, Any]) -> None:
     publish_on_commit(DASHBOARD_GROUP, event)
     publish_on_commit(station_group(station.charge_point_id), event)
@@ -125,6 +145,13 @@ def station_connect(
     if not charge_point_id_is_valid(charge_point_id):
         return refuse("invalid charge point id")
 
+    fast = _station_connect_known(
+        charge_point_id=charge_point_id, remote_address=remote_address, channel_name=channel_name,
+        server_id=server_id, now=now,
+    )
+    if fast is not None:
+        return fast
+
     # NO KEY UPDATE: does not block the message log's inserts (their FK takes KEY SHARE).
     station = Station.objects.select_for_update(no_key=True).filter(charge_point_id=charge_point_id).first()
     created = False
@@ -161,6 +188,35 @@ def station_connect(
     _publish_station(station, station_event(station))
     return ConnectResult(
         station_id=station.pk, replaced_channel=replaced, ready=ready, created=created
+    )
+
+
+def _station_connect_known(
+    *, charge_point_id: str, remote_address: str, channel_name: str, server_id: str, now: datetime
+) -> ConnectResult | None:
+    """The common handshake, a known station without password, as one statement (PostgreSQL).
+    None: not that case (unknown id, password set, another database): the ORM path decides."""
+    if connection.vendor != "postgresql":
+        return None
+    table = Station._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'WITH old AS (SELECT id, channel_name FROM "{table}" WHERE charge_point_id = %s AND password_hash = \'\' '
+            f'FOR NO KEY UPDATE) UPDATE "{table}" s SET connected = TRUE, channel_name = %s, server_id = %s, '
+            f"connected_at = %s, remote_address = %s FROM old WHERE s.id = old.id "
+            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at",
+            [charge_point_id, channel_name, server_id, now, remote_address[:64]],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    station_id, old_channel, registration, last_boot_at = row
+    event = _station_event_by_id(station_id)
+    publish_on_commit(DASHBOARD_GROUP, event)
+    publish_on_commit(station_group(charge_point_id), event)
+    return ConnectResult(
+        station_id=station_id, replaced_channel=old_channel if old_channel and old_channel != channel_name else "",
+        ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None,
     )
 
 
@@ -253,6 +309,8 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
     under the ``pending`` policy, until an operator accepts) the same interval so they retry;
     Rejected ones are told so. ``details`` has the snake_case BootNotification fields.
     """
+    if connection.vendor == "postgresql":
+        return _station_boot_sql(charge_point_id=charge_point_id, details=details, now=now)
     station = Station.objects.select_for_update(no_key=True).get(charge_point_id=charge_point_id)
     fields = ["last_heartbeat", "ocpp_version"]
     for key, attr in _BOOT_FIELDS.items():
@@ -268,6 +326,33 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
     station.save(update_fields=fields)
     _publish_station(station, station_event(station))
     return BootResult(status=str(station.registration_status), interval=station.heartbeat_interval)
+
+
+def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: datetime) -> BootResult:
+    """``station_boot`` as one statement (a boot storm's hot path); same rules."""
+    table = Station._meta.db_table
+    sets, params = [], []
+    for key, attr in _BOOT_FIELDS.items():
+        value = details.get(key)
+        if value is not None:
+            sets.append(f'"{attr}" = %s')
+            params.append(str(value)[: Station._meta.get_field(attr).max_length])
+    sets += ["ocpp_version = '1.6'", "last_heartbeat = %s",
+             "last_boot_at = CASE WHEN registration_status = %s THEN %s ELSE last_boot_at END"]
+    params += [now, RegistrationStatus.ACCEPTED.value, now, charge_point_id]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET {", ".join(sets)} WHERE charge_point_id = %s '
+            f"RETURNING id, registration_status, heartbeat_interval",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Station.DoesNotExist(charge_point_id)
+    event = _station_event_by_id(row[0])
+    publish_on_commit(DASHBOARD_GROUP, event)
+    publish_on_commit(station_group(charge_point_id), event)
+    return BootResult(status=row[1], interval=row[2])
 
 
 @transaction.atomic

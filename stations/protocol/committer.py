@@ -37,7 +37,7 @@ from stations.models import OcppMessage
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 256
+MAX_BATCH = 64  # a batch's items wait for each other: keep its latency bounded
 IDLE_FLUSH_SECONDS = 0.25  # log rows and last-seen times with no other traffic to ride on
 
 

@@ -5,6 +5,7 @@ from datetime import timezone as dt_timezone
 from unittest import mock
 
 import pytest
+import time_machine
 
 from stations.models import Connector, OcppMessage, RegistrationStatus, Station
 from stations.services import (
@@ -91,3 +92,18 @@ def test_message_log_purge_applies_age_and_per_station_bounds() -> None:
     remaining = set(OcppMessage.objects.values_list("pk", flat=True))
     assert remaining == {m.pk for m in recent[:3]}
     assert old.pk not in remaining
+
+
+def test_connect_and_boot_publish_the_station_event_with_its_status(django_capture_on_commit_callbacks) -> None:
+    from stations.services import station_connect
+
+    station = StationFactory(charge_point_id="CP-EV", last_boot_at=T0, last_heartbeat=T0)
+    ConnectorFactory(station=station, connector_id=1, status="Charging")
+    with time_machine.travel(T0, tick=False), mock.patch("core.events.publish") as publish:
+        with django_capture_on_commit_callbacks(execute=True):
+            station_connect(charge_point_id="CP-EV", password=None, remote_address="", channel_name="c",
+                            server_id="s", now=T0)
+            station_boot(charge_point_id="CP-EV", details=BOOT, now=T0)
+    events = [call.args for call in publish.call_args_list]
+    expected = {"type": "station", "charge_point_id": "CP-EV", "status": "occupied", "connected": True}
+    assert ("dashboard", expected) in events and ("station.CP-EV", expected) in events
