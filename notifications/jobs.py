@@ -53,6 +53,27 @@ def reservation_notify_due(*, now: datetime) -> dict[str, list[int]]:
     return result
 
 
+def low_balance_during_sessions(*, now: datetime) -> list[int]:
+    """A driver whose balance minus the running cost of an active session falls under
+    ``CSMS_LOW_BALANCE_THRESHOLD`` hears it once per session (the same key as at the stop)."""
+    from transactions.models import Transaction
+
+    sent = []
+    active = Transaction.objects.filter(stopped_at__isnull=True, user__isnull=False).select_related("user")
+    for tx in active:
+        user = tx.user
+        left = user.balance - tx.cost  # type: ignore[union-attr]
+        if left >= settings.CSMS_LOW_BALANCE_THRESHOLD:
+            continue
+        with transaction.atomic():
+            if notification_send(
+                user=user, kind=Kind.LOW_BALANCE, dedup_key=f"tx:{tx.pk}",  # type: ignore[arg-type]
+                params={"balance": f"{left:.2f}", "currency": user.currency}, now=now,  # type: ignore[union-attr]
+            ):
+                sent.append(tx.pk)
+    return sent
+
+
 def daily_summary(*, day: date, now: datetime) -> dict[str, object]:
     """The figures of one day (midnight to midnight in ``TIME_ZONE``) and the stations' state at ``now``."""
     from stations.models import Station

@@ -11,7 +11,8 @@ from django.utils import timezone
 @shared_task
 def transaction_watch() -> dict[str, Any]:
     """Every minute: end of charge (detect by power, then notify/stop/unlock after the delay),
-    thresholds reached and idle fees started."""
+    thresholds reached, idle fees started, balances running low."""
+    from notifications.jobs import low_balance_during_sessions
     from transactions import end_of_charge
 
     now = timezone.now()
@@ -20,6 +21,7 @@ def transaction_watch() -> dict[str, Any]:
         "end_of_charge_acted": end_of_charge.end_of_charge_act_due(now=now),
         "thresholds": end_of_charge.threshold_notify(now=now),
         "idle_fee": end_of_charge.idle_fee_notify(now=now),
+        "low_balance": low_balance_during_sessions(now=now),
     }
 
 

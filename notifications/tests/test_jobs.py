@@ -83,3 +83,16 @@ def test_e_mails_not_sent_are_sent_by_the_retry_job():
     assert notification_email_retry() == [lost.pk]
     assert len(mail.outbox) == 1
     assert notification_email_retry() == []
+
+
+def test_a_balance_running_low_during_a_session_is_told_once_per_session(settings):
+    settings.CSMS_LOW_BALANCE_THRESHOLD = Decimal("5.00")
+    from accounts.tests.factories import IdTagFactory
+
+    now = timezone.now()
+    low = TransactionFactory(tag=IdTagFactory(user=UserFactory(balance=Decimal("8.00"))), cost=Decimal("3.50"))
+    fine = TransactionFactory(tag=IdTagFactory(user=UserFactory(balance=Decimal("20.00"))), cost=Decimal("3.50"))
+    assert jobs.low_balance_during_sessions(now=now) == [low.pk]
+    assert jobs.low_balance_during_sessions(now=now) == []
+    assert "4.50 EUR" in Notification.objects.get(user=low.user).body
+    assert not Notification.objects.filter(user=fine.user).exists()
