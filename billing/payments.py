@@ -34,7 +34,7 @@ from billing.providers import (
 )
 from billing.providers.stripe import from_minor_units
 from billing.services import ledger_credit
-from core.exceptions import Conflict, DomainError, InvalidInput, NotFound
+from core.exceptions import ChargerOffline, Conflict, ConnectorOccupied, DomainError, InvalidInput, NotFound
 from stations.models import Connector, Station
 
 logger = logging.getLogger(__name__)
@@ -121,9 +121,15 @@ def guest_session_create(*, charge_point_id: str, connector_id: int, email: str 
     station = Station.objects.filter(charge_point_id=charge_point_id, dismissed=False).first()
     if station is None:
         raise NotFound(_("Unknown station."))
-    if not Connector.objects.filter(station=station, connector_id=connector_id).exists():
+    connector = Connector.objects.filter(station=station, connector_id=connector_id).first()
+    if connector is None:
         raise NotFound(_("Unknown connector."))
     provider = _provider()
+    # Nothing is held on a card for a charger that cannot start now.
+    if station.is_offline():
+        raise ChargerOffline()
+    if not connector.is_free:
+        raise ConnectorOccupied()
     now = timezone.now()
     with db_transaction.atomic():
         tag = IdTag.objects.create(

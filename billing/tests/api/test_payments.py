@@ -122,7 +122,7 @@ def test_a_topup_amount_outside_the_limits_is_refused(stripe_http) -> None:  # t
 # --- Guest charging by QR code ------------------------------------------------------------------
 
 def guest_hold(stripe_http: FakeStripeHTTP):  # type: ignore[no-untyped-def]
-    station = StationFactory(price_per_kwh=Decimal("0.50"))
+    station = StationFactory(price_per_kwh=Decimal("0.50"), online=True)
     ConnectorFactory(station=station, connector_id=1)
     response = APIClient().post("/api/v1/billing/guest-sessions/", {
         "charge_point_id": station.charge_point_id, "connector_id": 1, "email": "guest@example.com",
@@ -259,3 +259,19 @@ def test_holds_whose_session_never_started_are_released(stripe_http, settings) -
     assert payment.status == PaymentStatus.CANCELLED
     assert stripe_http.paths().count(f"/v1/payment_intents/{payment.provider_ref}/cancel") == 1
     assert IdTag.objects.get(id_tag=payment.id_tag).status == IdTagStatus.EXPIRED
+
+
+def test_no_hold_for_an_offline_charger_or_a_busy_connector(stripe_http) -> None:  # type: ignore[no-untyped-def]
+    offline = StationFactory()
+    ConnectorFactory(station=offline, connector_id=1)
+    busy = StationFactory(online=True)
+    ConnectorFactory(station=busy, connector_id=1, status="Charging")
+    client = APIClient()
+    for station, status, code in ((offline, 409, "charger_offline"), (busy, 409, "connector_occupied")):
+        response = client.post("/api/v1/billing/guest-sessions/", {"charge_point_id": station.charge_point_id,
+                                                                   "connector_id": 1}, format="json")
+        assert (response.status_code, response.json()["code"]) == (status, code)
+    assert client.post("/api/v1/billing/guest-sessions/", {"charge_point_id": busy.charge_point_id, "connector_id": 9},
+                       format="json").status_code == 404
+    assert stripe_http.requests == []
+    assert Payment.objects.count() == 0
