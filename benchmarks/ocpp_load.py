@@ -153,7 +153,7 @@ class Charger:
             self.ws = await websockets.connect(self.url, subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                                                open_timeout=timeout, ping_interval=None, close_timeout=2,
                                                compression=None, max_queue=64)
-        except Exception as exc:  # noqa: BLE001: every failure is a refusal, counted by kind
+        except Exception as exc:  # noqa: BLE001 (every failure is a refusal, counted by kind)
             self.stats.refused += 1
             reason = type(exc).__name__
             if isinstance(exc, websockets.InvalidStatus):

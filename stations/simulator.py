@@ -283,6 +283,11 @@ class SimulatedChargePoint(ChargePoint):
         self.firmware_version = config.firmware_version
         self.sessions_done = 0
         self.tasks: set[asyncio.Task[Any]] = set()
+        # What an ``on_…`` handler decided, for its ``after_…`` hook (run once the answer is sent).
+        self._pending_remote_start: tuple[int, str, int | None] | None = None
+        self._availability_changes: tuple[list[int], bool, bool] = ([], True, False)
+        self._reserved: int | None = None
+        self._cancelled: int | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -619,8 +624,7 @@ class SimulatedChargePoint(ChargePoint):
 
     @after(Action.remote_start_transaction)
     async def after_remote_start_transaction(self, id_tag: str, **_: Any) -> None:
-        pending = getattr(self, "_pending_remote_start", None)
-        self._pending_remote_start = None
+        pending, self._pending_remote_start = self._pending_remote_start, None
         if pending is None or pending[1] != id_tag:
             return
         n, tag, reservation_id = pending
@@ -688,8 +692,7 @@ class SimulatedChargePoint(ChargePoint):
 
     @after(Action.change_availability)
     async def after_change_availability(self, **_: Any) -> None:
-        changed, operative, whole = getattr(self, "_availability_changes", ([], True, False))
-        self._availability_changes = ([], True, False)
+        (changed, operative, whole), self._availability_changes = self._availability_changes, ([], True, False)
         if whole:
             await self.status(0)
         for n in changed:
@@ -723,8 +726,7 @@ class SimulatedChargePoint(ChargePoint):
 
     @after(Action.reserve_now)
     async def after_reserve_now(self, **_: Any) -> None:
-        n = getattr(self, "_reserved", None)
-        self._reserved = None
+        n, self._reserved = self._reserved, None
         if n:
             await self.status(n, "Reserved")
 
@@ -742,8 +744,7 @@ class SimulatedChargePoint(ChargePoint):
 
     @after(Action.cancel_reservation)
     async def after_cancel_reservation(self, **_: Any) -> None:
-        n = getattr(self, "_cancelled", None)
-        self._cancelled = None
+        n, self._cancelled = self._cancelled, None
         if n and self.connectors[n].session is None:
             await self.status(n, "Available")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from typing import Any
 
@@ -49,8 +50,6 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None, help="random seed (reproducible curves)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import re
-
         cp_id = options["charge_point_id"]
         if not re.match(CHARGE_POINT_ID_PATTERN, cp_id):
             self.stderr.write(f"invalid charge point id {cp_id!r}: 1 to 48 characters of A-Z a-z 0-9 . _ - :")
@@ -66,7 +65,7 @@ class Command(BaseCommand):
         )
         simulator_logger = logging.getLogger("stations.simulator")
         if not simulator_logger.handlers:
-            handler = logging.StreamHandler(self.stdout._out)  # type: ignore[attr-defined]
+            handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
             simulator_logger.addHandler(handler)
             simulator_logger.setLevel(logging.INFO)
