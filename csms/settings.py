@@ -277,6 +277,8 @@ CSMS_MAP_TILE_URL = env.str("CSMS_MAP_TILE_URL", default="")
 CSMS_PUBLIC_URL = env.str("CSMS_PUBLIC_URL", default="http://127.0.0.1:8000")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Where Stripe's API is (empty: Stripe's own); tests point it at a local fake Stripe.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Billing limits: stop a session remotely once its running cost reaches the driver's balance;
 # a maximum energy per session for stations that set none (0: no limit).
 CSMS_STOP_AT_BALANCE = env.bool("CSMS_STOP_AT_BALANCE", default=True)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from billing.providers.base import CheckoutSession, PaymentHold, PaymentProvider, WebhookEvent, WebhookSignatureError
+from billing.providers.base import (
+    CheckoutSession,
+    PaymentHold,
+    PaymentProvider,
+    WebhookEvent,
+    WebhookSignatureError,
+)
 
 __all__ = ["CheckoutSession", "PaymentHold", "PaymentProvider", "WebhookEvent", "WebhookSignatureError", "get_provider"]
 
@@ -14,5 +20,8 @@ def get_provider(name: str = "stripe") -> PaymentProvider | None:
     if name == "stripe" and settings.STRIPE_SECRET_KEY:
         from billing.providers.stripe import StripeProvider
 
-        return StripeProvider(api_key=settings.STRIPE_SECRET_KEY, webhook_secret=settings.STRIPE_WEBHOOK_SECRET)
+        return StripeProvider(
+            api_key=settings.STRIPE_SECRET_KEY, webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+            api_base=settings.STRIPE_API_BASE,
+        )
     return None

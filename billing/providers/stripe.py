@@ -12,7 +12,12 @@ from typing import Any
 import stripe
 
 from billing.pricing import currency_places
-from billing.providers.base import CheckoutSession, PaymentHold, WebhookEvent, WebhookSignatureError
+from billing.providers.base import (
+    CheckoutSession,
+    PaymentHold,
+    WebhookEvent,
+    WebhookSignatureError,
+)
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -29,10 +34,11 @@ class StripeProvider:
     # only the outgoing HTTP calls are replaced and the library still builds and parses them.
     default_http_client: Any = None
 
-    def __init__(self, *, api_key: str, webhook_secret: str, http_client: Any = None) -> None:
+    def __init__(self, *, api_key: str, webhook_secret: str, http_client: Any = None, api_base: str = "") -> None:
         self.webhook_secret = webhook_secret
         self.client = stripe.StripeClient(
-            api_key, http_client=http_client or self.default_http_client, max_network_retries=2
+            api_key, http_client=http_client or self.default_http_client, max_network_retries=2,
+            base_addresses={"api": api_base} if api_base else {},
         )
 
     def checkout_create(

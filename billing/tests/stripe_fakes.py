@@ -75,3 +75,40 @@ class FakeStripeHTTP(stripe.HTTPClient):
 
     def paths(self) -> list[str]:
         return [path for _method, path, _form in self.requests]
+
+
+class FakeStripeServer:
+    """The fake Stripe API on a local port, for server processes the test cannot patch.
+
+    Point them at it with ``STRIPE_API_BASE=<url>``; ``http.requests`` records what they asked.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.http = FakeStripeHTTP()
+        fake = self.http
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                content, status, _headers = fake.request("post", "https://api.stripe.com" + self.path, dict(self.headers), body)
+                data = content.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
