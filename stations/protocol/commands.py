@@ -30,9 +30,9 @@ from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE
 
 logger = logging.getLogger(__name__)
 
-# A command message that arrives after its caller stopped waiting for the acknowledgement was
-# already declared ``offline``: it must not reach the charger.
-ACK_LATE_GRACE_SECONDS = 0.5
+# A command message that arrives after its caller stopped waiting for the acknowledgement is
+# declared ``offline`` by the caller: it must not reach the charger.
+ACK_LATE_GRACE_SECONDS = 0.0
 
 
 class RemoteCommandsMixin:

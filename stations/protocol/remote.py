@@ -14,9 +14,9 @@ The messages (all carry ``command_id``)::
     consumer → caller   {"type": "ocpp.command.result", "state", "response", "error", "recorded",
                          "sent_at", "answered_at"}                          only when ``wait``
 
-No acknowledgement within ``CSMS_CALL_ACK_TIMEOUT`` means the process holding the socket is gone:
-the command ends ``offline`` and the stale presence is cleared, so a dead process costs about a
-second, not the whole ``CSMS_CALL_TIMEOUT``.
+No acknowledgement within ``CSMS_CALL_ACK_TIMEOUT`` (and the row still ``pending``) means the
+process holding the socket is gone: the command ends ``offline`` and the station is marked
+disconnected, so a dead process costs about a second, not the whole ``CSMS_CALL_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -196,7 +196,11 @@ async def _exchange(layer: BaseChannelLayer, prepared: _Prepared, *, wait: bool)
     try:
         first = await asyncio.wait_for(layer.receive(reply_channel), ack_timeout)
     except asyncio.TimeoutError:
-        return _Outcome(acked=False)
+        # A consumer that marked the row sent is alive, only its acknowledgement is late (a loaded
+        # machine): keep waiting. A row still pending means nobody took the call.
+        if not await database_sync_to_async(_taken, thread_sensitive=False)(command.pk):
+            return _Outcome(acked=False)
+        first = {"type": ACK_MESSAGE}
     if first.get("type") == RESULT_MESSAGE:  # the consumer may answer before we look (no ack lost)
         return _Outcome(acked=True, result=first)
     if not wait:
@@ -210,6 +214,10 @@ async def _exchange(layer: BaseChannelLayer, prepared: _Prepared, *, wait: bool)
             remaining = prepared.deadline - time.time() + RESULT_GRACE_SECONDS
     except asyncio.TimeoutError:
         return _Outcome(acked=True)
+
+
+def _taken(command_id: int) -> bool:
+    return Command.objects.filter(pk=command_id).exclude(state__in=(CommandState.PENDING, CommandState.OFFLINE)).exists()
 
 
 def _from_epoch(value: float | None) -> datetime | None:
@@ -226,8 +234,11 @@ def _finish(prepared: _Prepared, outcome: _Outcome, *, wait: bool) -> Command:
         Command.objects.filter(pk=command.pk, state__in=OPEN_STATES).update(state=CommandState.OFFLINE, error=error)
         # The in-memory layer cannot reach another process: that says nothing about the charger.
         if not isinstance(get_channel_layer(), InMemoryChannelLayer):
+            # Marked disconnected, so the next calls fail at once. The channel name stays: a process
+            # that was only stalled marks the station connected again with the charger's next
+            # frame (``station_last_seen_bulk`` matches it); a new connection overwrites it.
             Station.objects.filter(pk=command.station_id, channel_name=prepared.channel_name).update(
-                connected=False, channel_name="", server_id="",
+                connected=False, disconnected_at=timezone.now(),
             )
         raise ChargerOffline(command=command.pk)
     if outcome.result is None:

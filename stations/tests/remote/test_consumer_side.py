@@ -139,4 +139,24 @@ async def test_dead_process_is_noticed_by_the_missing_acknowledgement(linked_con
     assert time.monotonic() - started < 10  # about CSMS_CALL_ACK_TIMEOUT, never the 30 s timeout
     assert (await _row(caught.value.extra["command"])).state == "offline"
     station = await database_sync_to_async(Station.objects.get)(charge_point_id=consumer.charge_point_id)
-    assert (station.connected, station.channel_name) == (False, "")
+    assert station.connected is False
+
+
+async def test_a_late_acknowledgement_from_a_live_consumer_is_not_offline(linked_consumer: Any) -> None:
+    consumer = await linked_consumer()
+    layer = consumer.channel_layer
+
+    class SlowAcks:  # a stalled process: its acknowledgements arrive after CSMS_CALL_ACK_TIMEOUT
+        def __getattr__(self, name: str) -> Any:
+            return getattr(layer, name)
+
+        async def send(self, channel: str, message: dict[str, Any]) -> None:
+            if message["type"] == "ocpp.command.ack":
+                await asyncio.sleep(1.5)
+            await layer.send(channel, message)
+
+    consumer.channel_layer = SlowAcks()
+    command = await acall(consumer.charge_point_id, "GetLocalListVersion", {})
+    assert command.state == "answered" and command.response == {"listVersion": 4}
+    station = await database_sync_to_async(Station.objects.get)(charge_point_id=consumer.charge_point_id)
+    assert station.connected is True
