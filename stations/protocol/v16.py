@@ -8,6 +8,7 @@ and every bad frame is answered with a CALLERROR (the library would only log it)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -112,6 +113,30 @@ class CentralSystemV16(ChargePoint):
         self.on_boot_accepted = on_boot_accepted
         self._boot_status = ""
         self._current: tuple[str, str] | None = None  # (unique id, action) of the call being answered
+
+    # The library makes a response queue and a call lock for every connection; most chargers
+    # are never called between two reconnections, so they are made on first use (memory).
+    @property  # type: ignore[override]
+    def _response_queue(self) -> asyncio.Queue[Any]:
+        queue = self.__dict__.get("_lazy_queue")
+        if queue is None:
+            queue = self.__dict__["_lazy_queue"] = asyncio.Queue()
+        return queue
+
+    @_response_queue.setter
+    def _response_queue(self, value: asyncio.Queue[Any]) -> None:
+        pass  # the library's __init__: made lazily instead
+
+    @property  # type: ignore[override]
+    def _call_lock(self) -> asyncio.Lock:
+        lock = self.__dict__.get("_lazy_lock")
+        if lock is None:
+            lock = self.__dict__["_lazy_lock"] = asyncio.Lock()
+        return lock
+
+    @_call_lock.setter
+    def _call_lock(self, value: asyncio.Lock) -> None:
+        pass
 
     # --- frames -------------------------------------------------------------------------------
 

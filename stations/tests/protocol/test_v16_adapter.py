@@ -63,3 +63,19 @@ async def test_answers_to_our_calls_go_to_the_waiting_call() -> None:
     second = cp._response_queue.get_nowait()
     assert (first.unique_id, first.payload) == ("c1", {"status": "Accepted"})
     assert (second.unique_id, second.error_code) == ("c2", "NotSupported")
+
+
+async def test_a_call_to_the_charger_gets_its_answer() -> None:
+    from ocpp.v16 import call
+
+    connection = FakeConnection([])
+    cp = CentralSystemV16("CP-1", connection, response_timeout=5)
+    pending = asyncio.create_task(cp.call(call.GetConfiguration(key=["HeartbeatInterval"])))
+    while not connection.sent:
+        await asyncio.sleep(0.01)
+    unique_id = connection.sent[0][1]
+    assert connection.sent[0][2] == "GetConfiguration"
+    await cp.route_message(json.dumps([3, unique_id, {"configurationKey": [
+        {"key": "HeartbeatInterval", "readonly": False, "value": "60"}]}]))
+    result = await asyncio.wait_for(pending, 5)
+    assert result.configuration_key[0]["value"] == "60"
