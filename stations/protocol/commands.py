@@ -18,6 +18,7 @@ outcome is written to the ``Command`` row with its effects, then sent on the rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -53,13 +54,18 @@ class RemoteCommandsMixin:
             return
         if self._commands_queue is None:
             self._commands_queue = asyncio.Queue()
+        acked = asyncio.Event()
+        message = {**message, "acked": acked}
         self._commands_queue.put_nowait(message)
         if self._commands_worker is None or self._commands_worker.done():
             self._commands_worker = asyncio.create_task(self._commands_work())
         # Queued first: the worker sends the frame to the charger while the acknowledgement travels.
-        await self.channel_layer.send(
-            message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
-        )
+        try:
+            await self.channel_layer.send(
+                message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
+            )
+        finally:
+            acked.set()
 
     async def commands_on_ready(self) -> None:
         """The charger may receive calls now: re-send the station's power limit after a boot."""
@@ -159,6 +165,10 @@ class RemoteCommandsMixin:
         except Exception:
             logger.exception("%s: could not record command %s", self.charge_point_id, message["command_id"])
         if message.get("wait"):
+            # The result goes after the acknowledgement, so the caller reads both and leaves
+            # nothing behind in its process's receive buffer.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(message["acked"].wait(), 5)
             try:
                 await self.channel_layer.send(message["reply_channel"], {
                     "type": RESULT_MESSAGE, "command_id": message["command_id"], "recorded": recorded, **outcome,
