@@ -100,6 +100,28 @@ def station_command_button(request: HttpRequest, pk: int, name: str) -> HttpResp
     return HttpResponseRedirect(_next_url(request, station))
 
 
+@staff_member_required
+@require_POST
+def station_power_limit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Keep the operator's power limit on the station and send it now when connected."""
+    station = get_object_or_404(Station, pk=pk)
+    raw = (request.POST.get("power_limit_w") or "").strip()
+    try:
+        limit = int(raw) if raw else None
+    except ValueError:
+        messages.error(request, _("The power limit must be a whole number of watts."))
+        return HttpResponseRedirect(_next_url(request, station))
+    try:
+        command = remote_services.power_limit_set(
+            charge_point_id=station.charge_point_id, power_limit_w=limit, requested_by=request.user)
+    except DomainError as exc:
+        messages.error(request, f"{_('Power limit')}: {_error_text(exc)}")
+    else:
+        kept = _("Power limit kept: %(limit)s.") % {"limit": f"{limit} W" if limit else _("none")}
+        messages.success(request, f"{kept} {_describe(command) if command else _('Sent when the charger connects.')}")
+    return HttpResponseRedirect(_next_url(request, station))
+
+
 class CommandForm(forms.Form):
     action = forms.ChoiceField(label=_("action"), choices=[(a, a) for a in CSMS_ACTIONS])
     payload = forms.CharField(
@@ -169,4 +191,5 @@ def station_command_form(request: HttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("<int:pk>/commands/", station_command_form, name="station-command-form"),
     path("<int:pk>/commands/<slug:name>/", station_command_button, name="station-command-button"),
+    path("<int:pk>/power-limit/", station_power_limit, name="station-power-limit"),
 ]

@@ -18,6 +18,7 @@ from accounts.permissions import IsAdmin
 from core.exceptions import InvalidInput
 from stations.models import CHARGE_POINT_ID_PATTERN, Command
 from stations.protocol.remote import CSMS_ACTIONS, call
+from stations.remote_services import power_limit_set
 
 _CHARGE_POINT_ID_RE = re.compile(CHARGE_POINT_ID_PATTERN)
 
@@ -82,3 +83,34 @@ class CommandDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         command = get_object_or_404(Command.objects.select_related("station"), pk=pk)
         return Response(CommandSerializer(command).data)
+
+
+class PowerLimitSerializer(serializers.Serializer):
+    power_limit_w = serializers.IntegerField(min_value=1, allow_null=True)
+
+
+class PowerLimitResultSerializer(serializers.Serializer):
+    power_limit_w = serializers.IntegerField(allow_null=True)
+    command = CommandSerializer(allow_null=True)
+
+
+class StationPowerLimitApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        tags=["commands"], summary="Set a station's power limit (admin)",
+        description="Kept on the station and sent as a ChargePointMaxProfile on connector 0 (a "
+                    "TxDefaultProfile when the charger rejects it), now when the charger is connected "
+                    "and again after each reboot. `null` removes the limit (ClearChargingProfile).",
+        request=PowerLimitSerializer,
+        responses={200: OpenApiResponse(PowerLimitResultSerializer,
+                                        description="The limit kept and the last command sent (null when none)."),
+                   **errors(400, 401, 403, 404, 409, 502, 504)},
+    )
+    def post(self, request: Request, charge_point_id: str) -> Response:
+        serializer = PowerLimitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        command = power_limit_set(charge_point_id=charge_point_id,
+                                  power_limit_w=serializer.validated_data["power_limit_w"], requested_by=request.user)
+        return Response({"power_limit_w": serializer.validated_data["power_limit_w"],
+                         "command": CommandSerializer(command).data if command else None})

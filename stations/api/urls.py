@@ -6,6 +6,8 @@ urlpatterns = [
     path("stations/<str:charge_point_id>/commands/<str:action>/", commands.StationCommandApi.as_view(),
          name="station-command"),
     path("commands/<int:pk>/", commands.CommandDetailApi.as_view(), name="command-detail"),
+    path("stations/<str:charge_point_id>/power-limit/", commands.StationPowerLimitApi.as_view(),
+         name="station-power-limit-api"),
     path("stations/", views.StationListApi.as_view(), name="station-list"),
     path("stations/<str:charge_point_id>/", views.StationDetailApi.as_view(), name="station-detail"),
     path("stations/<str:charge_point_id>/start/", views.StationStartApi.as_view(), name="station-start"),

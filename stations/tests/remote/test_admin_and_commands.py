@@ -126,3 +126,21 @@ def test_the_command_api_answers_400_404_and_409_without_sending() -> None:
     record = api.get(f"/api/v1/commands/{offline.json()['command']}/").json()
     assert record["state"] == "offline" and record["charge_point_id"] == station.charge_point_id
     assert api.get("/api/v1/commands/999999/").status_code == 404
+
+
+def test_a_power_limit_is_kept_for_a_disconnected_station(admin_client: Client) -> None:
+    from rest_framework.test import APIClient
+
+    station = StationFactory()
+    response = admin_client.post(reverse("station-power-limit", args=[station.pk]), {"power_limit_w": "7400"},
+                                 follow=True)
+    assert "7400 W" in " ".join(str(m) for m in response.context["messages"])
+    station.refresh_from_db()
+    assert station.power_limit_w == 7400
+    api = APIClient()
+    api.force_authenticate(AdminFactory())
+    url = f"/api/v1/stations/{station.charge_point_id}/power-limit/"
+    assert api.post(url, {"power_limit_w": 0}, format="json").status_code == 400
+    assert api.post(url, {"power_limit_w": None}, format="json").json() == {"power_limit_w": None, "command": None}
+    station.refresh_from_db()
+    assert station.power_limit_w is None and not Command.objects.exists()

@@ -238,3 +238,16 @@ async def test_ocpp_call_prints_the_answer_of_a_charger_on_another_process(live:
                             '{"key": ["NumberOfConnectors"]}', stdout=out)
     assert '"value": "2"' in out.getvalue()
     assert [a for a, _ in charger.received] == ["GetConfiguration"]
+
+
+async def test_a_power_limit_set_through_the_api_reaches_the_charger(live: Live) -> None:
+    charger = await live.charger()
+    response = await asyncio.to_thread(
+        requests.post, f"http://{live.api_host}/api/v1/stations/{charger.id}/power-limit/",
+        json={"power_limit_w": 11000}, headers={"Authorization": f"Bearer {live.token}"}, timeout=60)
+    assert response.status_code == 200
+    assert response.json()["command"]["response"] == {"status": "Accepted"}
+    [(action, payload)] = charger.received
+    assert action == "SetChargingProfile"
+    assert payload["csChargingProfiles"]["chargingProfilePurpose"] == "ChargePointMaxProfile"
+    assert payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 11000
