@@ -266,6 +266,13 @@ class OcppConsumer(RemoteCommandsMixin, AsyncWebsocketConsumer):
         self.closing = True
         await self.close(code=REPLACED_CLOSE_CODE)
 
+    async def ocpp_close(self, message: dict[str, Any]) -> None:
+        """Another process asks this connection to close, e.g. the offline job for a socket that
+        stayed silent for three heartbeat intervals: ``{"type": "ocpp.close", "code": 4408}``."""
+        logger.info("%s: closing (%s)", self.charge_point_id, message.get("reason") or "asked to")
+        self.closing = True
+        await self.close(code=int(message.get("code") or 1000))
+
     async def disconnect(self, code: int) -> None:
         if self.station_id is None:
             return

@@ -183,3 +183,14 @@ async def test_session_resends_and_message_log(open_charger) -> None:
     rows = await db(lambda: list(OcppMessage.objects.filter(charge_point_id="CP-1").values_list("direction", "action")))()
     assert rows.count(("in", "StartTransaction")) == 2 and rows.count(("out", "StartTransaction")) == 2
     assert len(rows) == 2 * 10  # every frame in and out
+
+
+async def test_an_ocpp_close_message_closes_the_socket_with_its_code(open_charger) -> None:
+    from channels.layers import get_channel_layer
+
+    await db(StationFactory)(charge_point_id="CP-1")
+    _, _, cp = await open_charger("CP-1")
+    await cp.boot()
+    channel = (await station("CP-1")).channel_name
+    await get_channel_layer().send(channel, {"type": "ocpp.close", "reason": "silent", "code": 4408})
+    assert await cp.ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
