@@ -233,13 +233,18 @@ def _finish(prepared: _Prepared, outcome: _Outcome, *, wait: bool) -> Command:
         error = {"code": "NoAcknowledgement", "description": "the process holding the socket did not answer"}
         Command.objects.filter(pk=command.pk, state__in=OPEN_STATES).update(state=CommandState.OFFLINE, error=error)
         # The in-memory layer cannot reach another process: that says nothing about the charger.
-        if not isinstance(get_channel_layer(), InMemoryChannelLayer):
-            # Marked disconnected, so the next calls fail at once. The channel name stays: a process
-            # that was only stalled marks the station connected again with the charger's next
-            # frame (``station_last_seen_bulk`` matches it); a new connection overwrites it.
-            Station.objects.filter(pk=command.station_id, channel_name=prepared.channel_name).update(
-                connected=False, disconnected_at=timezone.now(),
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            raise ChargerOffline(
+                _("No acknowledgement: with the in-memory channel layer only the server process itself "
+                  "reaches its chargers (set REDIS_URL to command them from any process)."),
+                command=command.pk,
             )
+        # Marked disconnected, so the next calls fail at once. The channel name stays: a process
+        # that was only stalled marks the station connected again with the charger's next frame
+        # (``station_last_seen_bulk`` matches it); a new connection overwrites it.
+        Station.objects.filter(pk=command.station_id, channel_name=prepared.channel_name).update(
+            connected=False, disconnected_at=timezone.now(),
+        )
         raise ChargerOffline(command=command.pk)
     if outcome.result is None:
         if not wait:

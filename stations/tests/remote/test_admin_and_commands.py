@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -144,3 +145,18 @@ def test_a_power_limit_is_kept_for_a_disconnected_station(admin_client: Client) 
     assert api.post(url, {"power_limit_w": None}, format="json").json() == {"power_limit_w": None, "command": None}
     station.refresh_from_db()
     assert station.power_limit_w is None and not Command.objects.exists()
+
+
+def test_without_redis_another_process_cannot_reach_a_charger_and_says_so(settings: Any) -> None:
+    from core.exceptions import ChargerOffline
+    from stations.models import Station
+    from stations.protocol.remote import call
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CSMS_CALL_ACK_TIMEOUT = 0.2
+    station = StationFactory(connected=True, channel_name="specific.abc!def")
+    with pytest.raises(ChargerOffline, match="REDIS_URL"):
+        call(station.charge_point_id, "ClearCache", {})
+    # Nothing is known about the charger itself: its presence stays.
+    assert Station.objects.get(pk=station.pk).connected is True
+    assert Command.objects.get().state == "offline"
