@@ -39,15 +39,27 @@ def command_mark_sent(*, command_id: int, sent_at: float) -> None:
     )
 
 
-@transaction.atomic
 def command_complete(
     *, command_id: int, station_id: int, action: str, request: dict[str, Any], outcome: dict[str, Any],
 ) -> bool:
-    """Write the outcome to an open command and apply the answer's effects.
+    """Write the outcome to an open command and apply the answer's effects, in one transaction.
 
     Returns False (and changes nothing) when the row had already ended, e.g. declared ``offline``
     by a caller that saw no acknowledgement, or ``timeout`` by the sweeping job.
     """
+    response = outcome.get("response")
+    has_effect = (action in EFFECTS and outcome["state"] == CommandState.ANSWERED and isinstance(response, dict))
+    if not has_effect:
+        # A single UPDATE: no transaction round trips (BEGIN, COMMIT) on the answer's path.
+        return _command_write(command_id=command_id, outcome=outcome)
+    with transaction.atomic():
+        if not _command_write(command_id=command_id, outcome=outcome):
+            return False
+        EFFECTS[action](station_id, request, response)
+        return True
+
+
+def _command_write(*, command_id: int, outcome: dict[str, Any]) -> bool:
     sent_at = _dt(outcome.get("sent_at"))
     fields: dict[str, Any] = {
         "state": outcome["state"], "response": outcome.get("response"), "error": outcome.get("error"),
@@ -55,15 +67,7 @@ def command_complete(
     }
     if sent_at is not None:
         fields["sent_at"] = Coalesce("sent_at", Value(sent_at))
-    updated = Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields)
-    if not updated:
-        return False
-    response = outcome.get("response")
-    if outcome["state"] == CommandState.ANSWERED and isinstance(response, dict):
-        effect = EFFECTS.get(action)
-        if effect is not None:
-            effect(station_id, request, response)
-    return True
+    return bool(Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields))
 
 
 # --- Effects, one per action that leaves something to keep -----------------------------------

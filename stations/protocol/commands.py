@@ -21,9 +21,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from ocpp.messages import Call, CallError, MessageType
 
 from stations import command_effects
@@ -31,9 +33,32 @@ from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # A command message that arrives after its caller stopped waiting for the acknowledgement is
 # declared ``offline`` by the caller: it must not reach the charger.
 ACK_LATE_GRACE_SECONDS = 0.0
+
+
+def _db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Run ``fn`` on a worker thread, keeping that thread's connection open between calls.
+
+    ``database_sync_to_async`` closes and health-checks connections around every call (one more
+    round trip each, with CONN_HEALTH_CHECKS); on the answer's path the connection is only
+    replaced when it fails, and the call retried once.
+    """
+
+    def run(**kwargs: Any) -> T:
+        try:
+            return fn(**kwargs)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            close_old_connections()
+            connection.close()
+            return fn(**kwargs)
+
+    return sync_to_async(run, thread_sensitive=False)
 
 
 class RemoteCommandsMixin:
@@ -134,10 +159,8 @@ class RemoteCommandsMixin:
         # queue keep its own calls and ours one at a time, and drop late answers by unique id.
         async with cp._call_lock:
             message["sent_at"] = time.time()
-            marking = asyncio.create_task(
-                database_sync_to_async(command_effects.command_mark_sent, thread_sensitive=False)(
-                    command_id=message["command_id"], sent_at=message["sent_at"])
-            )
+            marking = asyncio.create_task(_db(command_effects.command_mark_sent)(
+                command_id=message["command_id"], sent_at=message["sent_at"]))
             await cp._send(request.to_json())
             try:
                 response = await cp._get_specific_response(request.unique_id, remaining)
@@ -158,7 +181,7 @@ class RemoteCommandsMixin:
         outcome = {**outcome, "answered_at": time.time() if outcome["state"] in ("answered", "failed") else None}
         recorded = False
         try:
-            recorded = await database_sync_to_async(command_effects.command_complete, thread_sensitive=False)(
+            recorded = await _db(command_effects.command_complete)(
                 command_id=message["command_id"], station_id=message["station_id"], action=message["action"],
                 request=message["payload"], outcome=outcome,
             )
