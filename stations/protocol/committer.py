@@ -33,7 +33,6 @@ from channels.layers import get_channel_layer
 from django.db import DatabaseError, connection, transaction
 
 from core.events import publish_deferred
-from stations.models import OcppMessage
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class _Item:
 class GroupCommitter:
     def __init__(self, lanes: int | None = None) -> None:
         self._items: list[_Item] = []
-        self._log: list[OcppMessage] = []
+        self._log: list[Any] = []
         self._seen: dict[int, tuple[datetime, str]] = {}
         self._lanes = lanes or _default_lanes()
         self._busy = 0
@@ -77,8 +76,9 @@ class GroupCommitter:
         self._dispatch()
         return await future
 
-    def log(self, row: OcppMessage) -> None:
-        """Queue a message-log row; written with the next batch (or within IDLE_FLUSH_SECONDS)."""
+    def log(self, row: Any) -> None:
+        """Queue a message-log row (``stations.services.LogRow`` or an ``OcppMessage``); written
+        with the next batch (or within IDLE_FLUSH_SECONDS)."""
         self._log.append(row)
         self._flush_soon()
 
@@ -122,7 +122,7 @@ class GroupCommitter:
         if self._log or self._seen:
             self._flush_soon()
 
-    def _take_log(self) -> list[OcppMessage]:
+    def _take_log(self) -> list[Any]:
         log, self._log = self._log, []
         return log
 
@@ -142,11 +142,11 @@ class GroupCommitter:
             items, self._items = self._items[:MAX_BATCH], self._items[MAX_BATCH:]
             self._start_lane(items, self._take_log())
 
-    def _start_lane(self, items: list[_Item], log: list[OcppMessage]) -> None:
+    def _start_lane(self, items: list[_Item], log: list[Any]) -> None:
         self._busy += 1
         self._spawn(self._lane(items, log))
 
-    async def _lane(self, items: list[_Item], log: list[OcppMessage]) -> None:
+    async def _lane(self, items: list[_Item], log: list[Any]) -> None:
         events: list[tuple[str, dict[str, Any]]] = []
         try:
             await DatabaseSyncToAsync(_execute, thread_sensitive=False, executor=self._executor)(items, log, events)
@@ -199,7 +199,7 @@ def _noop() -> None:
     return None
 
 
-def _execute(items: list[_Item], log: list[OcppMessage], events: list[tuple[str, dict[str, Any]]]) -> None:
+def _execute(items: list[_Item], log: list[Any], events: list[tuple[str, dict[str, Any]]]) -> None:
     """Run a batch in one transaction; on any failure, run each item on its own instead.
 
     The optimistic pass calls each service without its own ``atomic`` (no SAVEPOINT/RELEASE round

@@ -30,7 +30,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from stations.models import OcppMessage, Station
+from stations.models import Station
 from stations.protocol import frames
 from stations.protocol.commands import RemoteCommandsMixin
 from stations.protocol.committer import committer
@@ -254,10 +254,8 @@ class OcppConsumer(RemoteCommandsMixin, AsyncWebsocketConsumer):
             await self.close(code=TOO_BIG_FALLBACK_CLOSE_CODE)
 
     def _log_message(self, direction: str, type_id: int, action: str, unique_id: str, payload: Any) -> None:
-        committer().log(OcppMessage(
-            charge_point_id=self.charge_point_id, station_id=self.station_id, direction=direction,
-            message_type=type_id, action=action[:64], unique_id=unique_id, payload=payload,
-            created_at=timezone.now(),
+        committer().log((
+            self.charge_point_id, self.station_id, direction, type_id, action[:64], unique_id, payload, timezone.now()
         ))
 
     async def ocpp_replaced(self, message: dict[str, Any]) -> None:
