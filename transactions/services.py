@@ -246,8 +246,21 @@ def _store_samples(
             fields.append("meter_anomaly")
             logger.warning("transaction %s: energy register went backwards", tx.pk)
         if fields:
-            tx.save(update_fields=fields)
+            _save_fields(tx, fields)
     return figures
+
+
+def _save_fields(tx: Transaction, fields: list[str]) -> None:
+    """``tx.save(update_fields=fields)`` as a hand-written UPDATE (every MeterValues runs it)."""
+    if connection.vendor != "postgresql":
+        tx.save(update_fields=fields)
+        return
+    columns = [Transaction._meta.get_field(name).column for name in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{Transaction._meta.db_table}" SET {", ".join(f"{c} = %s" for c in columns)} WHERE id = %s',
+            [getattr(tx, name) for name in fields] + [tx.pk],
+        )
 
 
 # --- Start ----------------------------------------------------------------------------------
@@ -324,6 +337,24 @@ def transaction_start(
 # --- Meter values ---------------------------------------------------------------------------
 
 
+def _station_and_active_transaction(*, charge_point_id: str, connector_id: int) -> tuple[int, int | None]:
+    """The station id and the active session on a connector (samples sent without transactionId
+    belong to it), in one hand-written query. Raises Station.DoesNotExist."""
+    stations, connectors = Station._meta.db_table, Connector._meta.db_table
+    table = Transaction._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT s.id, (SELECT t.id FROM "{table}" t JOIN "{connectors}" c ON c.id = t.connector_id '
+            f"WHERE t.station_id = s.id AND c.connector_id = %s AND %s > 0 AND t.stopped_at IS NULL "
+            f'ORDER BY t.started_at DESC LIMIT 1) FROM "{stations}" s WHERE s.charge_point_id = %s',
+            [connector_id, connector_id, charge_point_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Station.DoesNotExist(charge_point_id)
+    return row[0], row[1]
+
+
 def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transaction | None:
     """The session row, locked (FOR NO KEY UPDATE), if it belongs to the station. Written as SQL:
     this runs for every MeterValues, and compiling the ORM query costs more than running it."""
@@ -367,13 +398,12 @@ def meter_values_record(
         tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=transaction_id)
         if tx is None:
             logger.warning("%s: MeterValues for unknown transaction %s", charge_point_id, transaction_id)
-    elif connector_id > 0:
-        tx = (
-            Transaction.objects.select_for_update(no_key=True).order_by()
-            .filter(station__charge_point_id=charge_point_id, connector__connector_id=connector_id,
-                    stopped_at__isnull=True).first()
-        )
-    station_id = tx.station_id if tx is not None else Station.objects.only("id").get(charge_point_id=charge_point_id).pk
+    station_id: int | None = None
+    if tx is None:
+        station_id, active_id = _station_and_active_transaction(charge_point_id=charge_point_id, connector_id=connector_id)
+        if transaction_id is None and active_id is not None:
+            tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=active_id)
+    station_id = tx.station_id if tx is not None else station_id
     figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples)
     if tx is not None and figures.latest is not None:
         if tx.stopped_at is None:
