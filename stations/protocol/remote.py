@@ -39,6 +39,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from jsonschema import Draft4Validator
@@ -146,27 +147,74 @@ class _Prepared:
     offline: bool
 
 
+OFFLINE_ERROR = {"code": "ChargerOffline", "description": "not connected"}
+
+
 def _prepare(
     *, charge_point_id: str, action: str, payload: dict[str, Any], timeout: float | None,
     requested_by: User | None, source: str,
 ) -> _Prepared:
     validate_request(action, payload)
     timeout = settings.CSMS_CALL_TIMEOUT if timeout is None else float(timeout)
-    station = (
-        Station.objects.filter(charge_point_id=charge_point_id)
-        .only("pk", "charge_point_id", "connected", "channel_name").first()
-    )
-    if station is None:
-        raise NotFound(_("Unknown station %(id)s.") % {"id": charge_point_id})
     now = timezone.now()
-    offline = not (station.connected and station.channel_name)
-    command = Command.objects.create(
-        station=station, action=action, request=payload, requested_by=requested_by, source=source[:32],
+    command = Command(
+        action=action, request=payload, requested_by=requested_by, source=source[:32],
         unique_id=uuid.uuid4().hex, created_at=now, timeout_at=now + timedelta(seconds=timeout),
-        state=CommandState.OFFLINE if offline else CommandState.PENDING,
-        error={"code": "ChargerOffline", "description": "not connected"} if offline else None,
     )
-    return _Prepared(command, station.channel_name, time.time() + timeout, offline)
+    if connection.vendor == "postgresql":
+        found = _record_in_one_statement(charge_point_id, command)
+    else:
+        found = _record(charge_point_id, command)
+    if found is None:
+        raise NotFound(_("Unknown station %(id)s.") % {"id": charge_point_id})
+    return _Prepared(command, found, time.time() + timeout, command.state == CommandState.OFFLINE)
+
+
+def _record(charge_point_id: str, command: Command) -> str | None:
+    """Look the presence up and insert the row; returns the channel name (None: no such station)."""
+    station = Station.objects.filter(charge_point_id=charge_point_id).only("pk", "connected", "channel_name").first()
+    if station is None:
+        return None
+    offline = not (station.connected and station.channel_name)
+    command.station = station
+    command.state = CommandState.OFFLINE if offline else CommandState.PENDING
+    command.error = OFFLINE_ERROR if offline else None
+    command.save(force_insert=True)
+    return station.channel_name
+
+
+def _record_in_one_statement(charge_point_id: str, command: Command) -> str | None:
+    """``_record`` in one round trip (it is on every call's path): read the presence and insert."""
+    c, s = Command._meta, Station._meta
+    col = {f.name: f.column for f in c.concrete_fields}
+    sql = f"""
+        WITH s AS (SELECT id, connected, channel_name FROM {s.db_table} WHERE charge_point_id = %s),
+        ins AS (
+            INSERT INTO {c.db_table} ({col["station"]}, {col["action"]}, {col["request"]}, {col["state"]},
+                {col["error"]}, {col["unique_id"]}, {col["requested_by"]}, {col["source"]},
+                {col["created_at"]}, {col["timeout_at"]})
+            SELECT s.id, %s, %s::jsonb,
+                CASE WHEN s.connected AND s.channel_name <> '' THEN %s ELSE %s END,
+                CASE WHEN s.connected AND s.channel_name <> '' THEN NULL ELSE %s::jsonb END,
+                %s, %s, %s, %s, %s
+            FROM s
+            RETURNING id, {col["station"]}, {col["state"]}, {col["error"]})
+        SELECT ins.*, s.channel_name FROM ins JOIN s ON s.id = ins.{col["station"]}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [
+            charge_point_id, command.action, json.dumps(command.request),
+            CommandState.PENDING, CommandState.OFFLINE, json.dumps(OFFLINE_ERROR),
+            command.unique_id, command.requested_by_id, command.source, command.created_at, command.timeout_at,
+        ])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    command.pk, command.station_id, command.state, error, channel_name = row
+    command.error = json.loads(error) if isinstance(error, str) else error
+    command._state.adding = False
+    command._state.db = "default"
+    return str(channel_name)
 
 
 @dataclass
@@ -217,7 +265,12 @@ async def _exchange(layer: BaseChannelLayer, prepared: _Prepared, *, wait: bool)
 
 
 def _taken(command_id: int) -> bool:
-    return Command.objects.filter(pk=command_id).exclude(state__in=(CommandState.PENDING, CommandState.OFFLINE)).exists()
+    """Has a consumer marked the command sent (or ended it)? Unknown counts as no."""
+    try:
+        return Command.objects.filter(pk=command_id).exclude(
+            state__in=(CommandState.PENDING, CommandState.OFFLINE)).exists()
+    except DatabaseError:  # e.g. SQLite's table lock held by the caller's open transaction
+        return False
 
 
 def _from_epoch(value: float | None) -> datetime | None:
