@@ -46,7 +46,7 @@ async def test_an_open_but_silent_socket_is_closed_and_the_station_is_offline(st
         deadline = time.monotonic() + 10
         while True:
             row = await database_sync_to_async(Station.objects.get)(pk=station.pk)
-            if not row.connected or time.monotonic() > deadline:
+            if (not row.connected and not row.channel_name) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
         assert row.connected is False
