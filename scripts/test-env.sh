@@ -6,4 +6,5 @@ fi
 if [ -z "${REDIS_URL:-}" ] && _up 6379; then
   export REDIS_URL="redis://127.0.0.1:6379/0"
 fi
-echo "make test: database ${DATABASE_URL:-sqlite (db.sqlite3, embedded)}; channel layer ${REDIS_URL:+redis $REDIS_URL}${REDIS_URL:-in-memory}; services required: ${CSMS_REQUIRE_SERVICES:-0}"
+if [ -n "${REDIS_URL:-}" ]; then _layer="redis ($REDIS_URL)"; else _layer="in-memory"; fi
+echo "make test: database ${DATABASE_URL:-sqlite (db.sqlite3, embedded)}; channel layer $_layer; services required: ${CSMS_REQUIRE_SERVICES:-0}"

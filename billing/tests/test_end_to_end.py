@@ -39,7 +39,7 @@ from accounts.tests.factories import IdTagFactory, UserFactory
 from billing.models import LedgerEntry, LedgerKind, Payment, PaymentStatus
 from billing.selectors import ledger_balance
 from billing.tests.stripe_fakes import WEBHOOK_SECRET, FakeStripeServer, event, sign
-from conftest import ROOT, server_env
+from core.testing import ROOT, server_env
 from stations.tests.factories import ConnectorFactory, StationFactory
 from transactions.models import Transaction
 
