@@ -43,7 +43,7 @@ def daphne_pair(django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory) 
             cwd=ROOT, env=server_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
         procs.append(proc)
-        wait_for_port(port, proc)
+        wait_for_port(port, proc, timeout=90.0)  # a loaded CI machine starts Django slowly
         hosts.append(f"127.0.0.1:{port}")
     yield hosts[0], hosts[1]
     for proc in procs:
