@@ -146,6 +146,8 @@ def run_scenario(kind: str, scenario: str, chargers: int, args: argparse.Namespa
                "--label", kind, "--server-pid", str(proc.pid), "--json"]
         if scenario == "idle":
             cmd += ["--duration", str(args.idle_duration)]
+        if scenario == "traffic":
+            cmd += ["--interval", str(args.traffic_interval)]
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
@@ -197,6 +199,8 @@ def main() -> int:
                         help="bare, csms (daphne), uvicorn (the project on uvicorn, if installed); "
                              "default: %(default)s")
     parser.add_argument("--duration", type=float, default=20.0, help="measured window per scenario (s)")
+    parser.add_argument("--traffic-interval", type=float, default=1.0,
+                        help="traffic: seconds between one charger's calls (default: %(default)s)")
     parser.add_argument("--idle-duration", type=float, default=30.0, help="idle: how long to hold (s)")
     parser.add_argument("--connect-timeout", type=int, default=60,
                         help="daphne's --websocket_connect_timeout (default: %(default)s s)")
