@@ -54,6 +54,7 @@ class _Item:
 class GroupCommitter:
     def __init__(self, lanes: int | None = None) -> None:
         self._items: list[_Item] = []
+        self._first = 0  # how many items at the head of the queue came through run_first
         self._log: list[Any] = []
         self._seen: dict[int, tuple[datetime, str]] = {}
         self._lanes = lanes or _default_lanes()
@@ -73,6 +74,15 @@ class GroupCommitter:
         """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._items.append(_Item(fn, kwargs, future))
+        self._dispatch()
+        return await future
+
+    async def run_first(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """``run``, ahead of the queue: handshakes, which the server must finish within its
+        handshake timeout (daphne: 5 s) even while a boot storm's BootNotifications wait."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._items.insert(self._first, _Item(fn, kwargs, future))
+        self._first += 1
         self._dispatch()
         return await future
 
@@ -140,6 +150,7 @@ class GroupCommitter:
         # then goes in one batch (the group commit).
         while self._items and self._busy < self._lanes:
             items, self._items = self._items[:MAX_BATCH], self._items[MAX_BATCH:]
+            self._first = max(0, self._first - len(items))
             self._start_lane(items, self._take_log())
 
     def _start_lane(self, items: list[_Item], log: list[Any]) -> None:

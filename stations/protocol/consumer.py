@@ -188,7 +188,7 @@ class OcppConsumer(RemoteCommandsMixin, AsyncWebsocketConsumer):
             await self._refuse(f"no supported subprotocol offered ({', '.join(offered)[:100] or 'none'})")
             return
         await _process_start()
-        result = await committer().run(
+        result = await committer().run_first(
             station_connect, charge_point_id=self.charge_point_id,
             password=_basic_auth_password(self.scope, self.charge_point_id), remote_address=self.remote_address,
             channel_name=self.channel_name, server_id=SERVER_ID, now=now,

@@ -71,3 +71,20 @@ async def test_concurrent_callers_get_their_own_results_after_commit() -> None:
     assert isinstance(results[20], RuntimeError)
     names = await database_sync_to_async(lambda: set(Station.objects.values_list("name", flat=True)))()
     assert names == {f"N{i}" for i in range(20)}
+
+
+async def test_run_first_goes_ahead_of_queued_work() -> None:
+    c = committer()
+    order: list[str] = []
+
+    @transaction.atomic
+    def note(*, label: str) -> str:
+        order.append(label)
+        return label
+
+    # Fill every lane, then queue ordinary work, then a handshake.
+    busy = [asyncio.ensure_future(c.run(note, label=f"busy{i}")) for i in range(c._lanes)]
+    queued = [asyncio.ensure_future(c.run(note, label=f"queued{i}")) for i in range(3)]
+    first = asyncio.ensure_future(c.run_first(note, label="handshake"))
+    await asyncio.gather(*busy, *queued, first)
+    assert order.index("handshake") < min(order.index(f"queued{i}") for i in range(3))
