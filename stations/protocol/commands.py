@@ -21,44 +21,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from ocpp.messages import Call, CallError, MessageType
 
 from stations import command_effects
-from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE
+from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE, db_async as _db
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # A command message that arrives after its caller stopped waiting for the acknowledgement is
 # declared ``offline`` by the caller: it must not reach the charger.
 ACK_LATE_GRACE_SECONDS = 0.0
-
-
-def _db(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """Run ``fn`` on a worker thread, keeping that thread's connection open between calls.
-
-    ``database_sync_to_async`` closes and health-checks connections around every call (one more
-    round trip each, with CONN_HEALTH_CHECKS); on the answer's path the connection is only
-    replaced when it fails, and the call retried once.
-    """
-
-    def run(**kwargs: Any) -> T:
-        try:
-            return fn(**kwargs)
-        except (OperationalError, InterfaceError):
-            if connection.in_atomic_block:
-                raise
-            close_old_connections()
-            connection.close()
-            return fn(**kwargs)
-
-    return sync_to_async(run, thread_sensitive=False)
 
 
 class RemoteCommandsMixin:

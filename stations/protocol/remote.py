@@ -32,14 +32,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ocpp
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from jsonschema import Draft4Validator
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Every CSMS-initiated OCPP 1.6 action (Core, Firmware Management, Local Auth List Management,
 # Reservation, Smart Charging, Remote Trigger).
@@ -246,7 +249,7 @@ async def _exchange(layer: BaseChannelLayer, prepared: _Prepared, *, wait: bool)
     except asyncio.TimeoutError:
         # A consumer that marked the row sent is alive, only its acknowledgement is late (a loaded
         # machine): keep waiting. A row still pending means nobody took the call.
-        if not await database_sync_to_async(_taken, thread_sensitive=False)(command.pk):
+        if not await db_async(_taken)(command_id=command.pk):
             return _Outcome(acked=False)
         first = {"type": ACK_MESSAGE}
     if first.get("type") == RESULT_MESSAGE:  # the consumer may answer before we look (no ack lost)
@@ -264,7 +267,32 @@ async def _exchange(layer: BaseChannelLayer, prepared: _Prepared, *, wait: bool)
         return _Outcome(acked=True)
 
 
-def _taken(command_id: int) -> bool:
+# Remote calls' database work in async code runs on a few threads of its own: their connections
+# stay open between calls (bounded: never one per event loop or per default-executor thread).
+_DB_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="remote-db")
+
+
+def db_async(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Run ``fn(**kwargs)`` on the remote-calls database threads.
+
+    ``database_sync_to_async`` closes and health-checks the connection around every call (one more
+    round trip each with CONN_HEALTH_CHECKS); here a connection is replaced only when it fails,
+    and the call is then retried once.
+    """
+
+    def run(**kwargs: Any) -> T:
+        try:
+            return fn(**kwargs)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            connection.close()
+            return fn(**kwargs)
+
+    return sync_to_async(run, thread_sensitive=False, executor=_DB_EXECUTOR)
+
+
+def _taken(*, command_id: int) -> bool:
     """Has a consumer marked the command sent (or ended it)? Unknown counts as no."""
     try:
         return Command.objects.filter(pk=command_id).exclude(
@@ -280,7 +308,7 @@ def _from_epoch(value: float | None) -> datetime | None:
 OPEN_STATES = (CommandState.PENDING, CommandState.SENT)
 
 
-def _finish(prepared: _Prepared, outcome: _Outcome, *, wait: bool) -> Command:
+def _finish(*, prepared: _Prepared, outcome: _Outcome, wait: bool) -> Command:
     command = prepared.command
     if not outcome.acked:
         error = {"code": "NoAcknowledgement", "description": "the process holding the socket did not answer"}
@@ -397,7 +425,7 @@ def call(
     if prepared.offline:
         raise ChargerOffline(command=prepared.command.pk)
     outcome = _run_exchange(prepared, wait)
-    return _finish(prepared, outcome, wait=wait)
+    return _finish(prepared=prepared, outcome=outcome, wait=wait)
 
 
 async def acall(
@@ -405,7 +433,7 @@ async def acall(
     timeout: float | None = None, requested_by: User | None = None, source: str = "",
 ) -> Command:
     """``call()`` for async code (consumers, async views); same arguments, result and errors."""
-    prepared = await database_sync_to_async(_prepare, thread_sensitive=False)(
+    prepared = await db_async(_prepare)(
         charge_point_id=charge_point_id, action=action, payload=payload, timeout=timeout,
         requested_by=requested_by, source=source,
     )
@@ -414,7 +442,7 @@ async def acall(
     layer = get_channel_layer()
     assert layer is not None
     outcome = await _exchange(layer, prepared, wait=wait)
-    return await database_sync_to_async(_finish, thread_sensitive=False)(prepared, outcome, wait=wait)
+    return await db_async(_finish)(prepared=prepared, outcome=outcome, wait=wait)
 
 
 __all__ = ["CSMS_ACTIONS", "acall", "call", "raise_for_state", "schema_errors", "validate_request"]

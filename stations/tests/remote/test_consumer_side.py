@@ -76,12 +76,12 @@ async def test_calls_wait_for_the_charger_to_be_ready(linked_consumer: Any) -> N
 
 
 async def test_concurrent_calls_are_sent_one_at_a_time_in_order(linked_consumer: Any) -> None:
-    consumer = await linked_consumer({"DataTransfer": 0.3})
+    consumer = await linked_consumer({"DataTransfer": 1.0})
     first = asyncio.create_task(acall(consumer.charge_point_id, "DataTransfer", {"vendorId": "A"}))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(consumer.charger.received_event.wait(), 10)  # the first is in flight
     second = asyncio.create_task(acall(consumer.charge_point_id, "ClearCache", {}))
     await asyncio.sleep(0.15)
-    # The first is in flight (the charger answers after 0.3 s): the second has not been sent.
+    # The first is in flight (the charger answers after 1 s): the second waits, not sent yet.
     assert [a for a, _ in consumer.charger.received] == ["DataTransfer"]
     results = await asyncio.gather(first, second)
     assert [c.state for c in results] == ["answered", "answered"]
