@@ -37,6 +37,7 @@ from ocpp.v16.enums import Action
 
 from accounts.tests.factories import IdTagFactory, UserFactory
 from billing.models import LedgerEntry, LedgerKind, Payment, PaymentStatus
+from billing.payments import guest_payment_from_token
 from billing.selectors import ledger_balance
 from billing.tests.stripe_fakes import WEBHOOK_SECRET, FakeStripeServer, event, sign
 from core.testing import ROOT, server_env
@@ -257,4 +258,7 @@ async def test_a_guest_pays_by_card_hold_and_the_stop_captures_the_actual_cost( 
     assert payment.captured_amount == Decimal("3.00")
     status, final = await asyncio.to_thread(http, address, "GET", f"/api/v1/billing/guest-sessions/{body['token']}/")
     assert (final["cost"], final["active"], final["status"]) == ("3.00", False, "captured")
-    assert final["receipt_url"].endswith(f"/billing/receipts/{tx_id}/?token={body['token']}")
+    # The link carries a fresh signed token (it embeds its signing time) for the same payment.
+    receipt_path, receipt_token = final["receipt_url"].split("?token=")
+    assert receipt_path.endswith(f"/billing/receipts/{tx_id}/")
+    assert (await db(guest_payment_from_token)(receipt_token)).pk == payment.pk

@@ -64,6 +64,7 @@ class Live:
         self.token = ""
         self.tasks: list[asyncio.Task[Any]] = []
         self.sockets: list[Any] = []
+        self.charger_ids: list[str] = []
 
     async def setup(self) -> None:
         admin = await database_sync_to_async(AdminFactory)()
@@ -74,6 +75,7 @@ class Live:
         await database_sync_to_async(ConnectorFactory)(station=row, connector_id=1)
         ws = await websockets.connect(f"ws://{self.ocpp_host}/ocpp/{row.charge_point_id}", subprotocols=["ocpp1.6"])
         self.sockets.append(ws)
+        self.charger_ids.append(row.charge_point_id)
         charger = TestCharger(row.charge_point_id, ws, behaviour)
         self.tasks.append(asyncio.create_task(charger.start()))
         boot = await charger.call(call.BootNotification(charge_point_vendor="ACME", charge_point_model="W22"))
@@ -99,6 +101,11 @@ class Live:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        # The module's daphnes outlive the test: let them finish the disconnects' writes before
+        # pytest empties the database, or its TRUNCATE and their UPDATEs can deadlock.
+        ids = list(self.charger_ids)
+        await _wait_for(lambda: not Station.objects.filter(charge_point_id__in=ids, connected=True).exists(), timeout=15.0)
+        await asyncio.sleep(0.5)
 
 
 @pytest.fixture
