@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from core.testing import ROOT, free_port, server_env, wait_for_port  # noqa: F401
+from core.testing import (  # noqa: F401
+    ROOT,
+    free_port,
+    server_env,
+    stop_process,
+    wait_for_port,
+)
 
 # A channel prefix of its own, so concurrent runs on one Redis never see each other's messages.
 os.environ.setdefault("CSMS_CHANNEL_PREFIX", f"csmstest{uuid.uuid4().hex[:8]}")
@@ -83,13 +89,4 @@ def start_daphne(transactional_db: Any, tmp_path: Path) -> Iterator[Callable[...
 
     yield start
     for proc, log in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        output = log.read_text(errors="replace")
-        if "Traceback" in output:
-            print(f"--- {log.name} ---\n{output[-5000:]}")
+        stop_process(proc, log)

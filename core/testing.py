@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +51,42 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+
+
+def stop_process(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Stop a server or worker started by a test; print its log's end if it raised."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    output = log.read_text(errors="replace")
+    if "Traceback" in output:
+        print(f"--- {log.name} ---\n{output[-5000:]}")
+
+
+def redis_url_with_db(redis_url: str, db: int) -> str:
+    """The same Redis server, another database number (a broker of a test's own)."""
+    base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url
+    return f"{base}/{db}"
+
+
+@contextlib.contextmanager
+def celery_worker(log: Path, env: dict[str, str], queue: str | None = None) -> Iterator[None]:
+    """A real ``celery -A csms worker`` on the test database, ready when this enters."""
+    args = [sys.executable, "-m", "celery", "-A", "csms", "worker", "--pool=solo", "--without-gossip",
+            "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
+    if queue:
+        args += ["-Q", queue]
+    proc = subprocess.Popen(args, cwd=ROOT, env=server_env(**env), stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text(errors="replace"):
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+        yield
+    finally:
+        stop_process(proc, log)

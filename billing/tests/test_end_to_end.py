@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -40,7 +38,7 @@ from billing.models import LedgerEntry, LedgerKind, Payment, PaymentStatus
 from billing.payments import guest_payment_from_token
 from billing.selectors import ledger_balance
 from billing.tests.stripe_fakes import WEBHOOK_SECRET, FakeStripeServer, event, sign
-from core.testing import ROOT, server_env
+from core.testing import celery_worker, redis_url_with_db
 from stations.tests.factories import ConnectorFactory, StationFactory
 from transactions.models import Transaction
 
@@ -50,7 +48,7 @@ BROKER_DB = 7  # a Redis database of billing's own: no other test run's worker t
 
 
 def broker_url() -> str:
-    return settings.REDIS_URL.rsplit("/", 1)[0] + f"/{BROKER_DB}"
+    return redis_url_with_db(settings.REDIS_URL, BROKER_DB)
 
 
 @pytest.fixture
@@ -63,30 +61,10 @@ def fake_stripe() -> Iterator[FakeStripeServer]:
 @pytest.fixture
 def worker(transactional_db: None, tmp_path: Path, worker_env: dict[str, str]) -> Iterator[None]:
     redis.Redis.from_url(broker_url()).flushdb()
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "csms", "worker", "--pool=solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
-        cwd=ROOT, env=server_env(**worker_env),
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text(errors="replace"):
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.2)
-        yield
+        with celery_worker(tmp_path / "worker.log", worker_env):
+            yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        output = log.read_text(errors="replace")
-        if "Traceback" in output:
-            print(f"--- worker.log ---\n{output[-5000:]}")
         redis.Redis.from_url(broker_url()).flushdb()
 
 

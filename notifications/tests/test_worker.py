@@ -4,8 +4,6 @@ database, and their effects (rows, and a live push over the channel layer) reach
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,8 +19,8 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
-from core.testing import ROOT, server_env
 from core.tasks import command_expire_timed_out
+from core.testing import celery_worker, redis_url_with_db
 from csms.asgi import application
 from csms.celery import app
 from notifications.models import Notification, NotificationKind, NotificationPreference
@@ -37,38 +35,18 @@ BROKER_DB = 5  # a Redis database of its own, so no other run's worker takes our
 
 
 def broker_url() -> str:
-    base = settings.REDIS_URL.rsplit("/", 1)[0] if settings.REDIS_URL.count("/") > 2 else settings.REDIS_URL
-    return f"{base}/{BROKER_DB}"
+    return redis_url_with_db(settings.REDIS_URL, BROKER_DB)
 
 
 @pytest.fixture
 def worker(transactional_db: None, tmp_path: Path) -> Iterator[str]:
     """A ``celery -A csms worker`` consuming a queue named for this test run only."""
     queue = f"csms-test-{uuid.uuid4().hex[:12]}"
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "csms", "worker", "-Q", queue, "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
-        cwd=ROOT, env=server_env(CELERY_BROKER_URL=broker_url(), CELERY_TASK_ALWAYS_EAGER="0"),
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
+    env = {"CELERY_BROKER_URL": broker_url(), "CELERY_TASK_ALWAYS_EAGER": "0"}
     try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text(errors="replace"):
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.2)
-        yield queue
+        with celery_worker(tmp_path / "worker.log", env, queue=queue):
+            yield queue
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        output = log.read_text(errors="replace")
-        if "Traceback" in output:
-            print(f"--- worker.log ---\n{output[-5000:]}")
         redis.Redis.from_url(broker_url()).delete(queue, f"_kombu.binding.{queue}")
 
 
