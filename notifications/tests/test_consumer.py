@@ -33,13 +33,27 @@ def notify(user, key="a"):
                                  params={"balance": "1.00", "currency": "EUR"})
 
 
-async def connect(path, headers=()):
-    communicator = WebsocketCommunicator(application, path, headers=list(headers))
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
+@pytest.fixture
+async def connect():
+    """Open a socket: ``communicator, connected, close_code``. Every communicator is disconnected
+    at the end of the test, a refused one too: until the app gets ``websocket.disconnect`` the
+    consumer is still running, with its channel layer's Redis receive, and the event loop's
+    teardown would have to cancel it from under a Redis command."""
+    opened = []
+
+    async def open_socket(path, headers=()):
+        communicator = WebsocketCommunicator(application, path, headers=list(headers))
+        opened.append(communicator)
+        connected, code = await communicator.connect(timeout=5)
+        return communicator, connected, code
+
+    yield open_socket
+    for communicator in opened:
+        if not communicator.future.done():
+            await communicator.disconnect(timeout=5)
 
 
-async def test_an_app_with_a_token_gets_its_notifications_live():
+async def test_an_app_with_a_token_gets_its_notifications_live(connect):
     user, other = await make_user(), await make_user()
     ws, connected, _ = await connect(f"/ws/notifications/?token={await sync_to_async(token_for)(user)}")
     assert connected
@@ -61,7 +75,7 @@ async def test_an_app_with_a_token_gets_its_notifications_live():
     await ws.disconnect()
 
 
-async def test_a_page_with_the_session_cookie_is_pushed_to_and_may_mark_read():
+async def test_a_page_with_the_session_cookie_is_pushed_to_and_may_mark_read(connect):
     user = await make_user(email="page@example.com")
     client = Client()
     await sync_to_async(client.force_login)(user)
@@ -82,13 +96,13 @@ async def test_a_page_with_the_session_cookie_is_pushed_to_and_may_mark_read():
 
 
 @pytest.mark.parametrize("query", ["", "?token=not-a-jwt"])
-async def test_anonymous_or_a_bad_token_is_refused(query):
+async def test_anonymous_or_a_bad_token_is_refused(connect, query):
     _, connected, code = await connect(f"/ws/notifications/{query}")
     assert not connected
     assert code == 4401
 
 
-async def test_a_token_from_before_a_password_change_is_refused():
+async def test_a_token_from_before_a_password_change_is_refused(connect):
     user = await make_user()
     token = await sync_to_async(token_for)(user)
     await asyncio.sleep(1.1)  # token times have one-second resolution
@@ -102,7 +116,7 @@ async def test_a_token_from_before_a_password_change_is_refused():
     assert not connected and code == 4401
 
 
-async def test_a_foreign_origin_is_refused_even_with_a_session():
+async def test_a_foreign_origin_is_refused_even_with_a_session(connect):
     user = await make_user()
     client = Client()
     await sync_to_async(client.force_login)(user)
