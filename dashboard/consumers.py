@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.consumers import CancellableLayerReceiveMixin
 from core.events import DASHBOARD_GROUP, station_group
 from stations.models import CHARGE_POINT_ID_PATTERN
 
@@ -21,7 +22,7 @@ _CP_ID = re.compile(CHARGE_POINT_ID_PATTERN)
 CLOSE_FORBIDDEN = 4403
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):
+class DashboardConsumer(CancellableLayerReceiveMixin, AsyncJsonWebsocketConsumer):
     groups: list[str] = []
 
     async def connect(self) -> None:

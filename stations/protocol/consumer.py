@@ -30,6 +30,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from core.consumers import CancellableLayerReceiveMixin
 from stations.models import Station
 from stations.protocol import frames
 from stations.protocol.commands import RemoteCommandsMixin
@@ -167,7 +168,7 @@ class _Connection:
         await self.consumer.send(text_data=message)
 
 
-class OcppConsumer(RemoteCommandsMixin, AsyncWebsocketConsumer):
+class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebsocketConsumer):
     charge_point: CentralSystemV16
     charge_point_id: str
     ready: asyncio.Event
