@@ -90,3 +90,20 @@ def start_daphne(transactional_db: Any, tmp_path: Path) -> Iterator[Callable[...
     yield start
     for proc, log in procs:
         stop_process(proc, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_background_connections(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Worker threads of the OCPP adapter and remote calls keep their own database connections;
+    end them before pytest-django drops the test database, which it cannot do while they live."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
