@@ -31,11 +31,27 @@ def session_cookie(user: User) -> tuple[bytes, bytes]:
     return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode())
 
 
+_opened: list[WebsocketCommunicator] = []
+
+
+@pytest.fixture(autouse=True)
+async def _disconnect_every_socket() -> Any:
+    """Every communicator is disconnected at the end of the test, a refused one too: until the app
+    gets ``websocket.disconnect`` the consumer still runs its Redis receive, and the event loop's
+    teardown would have to cancel it from under a Redis command (see core.consumers)."""
+    yield
+    while _opened:
+        communicator = _opened.pop()
+        if not communicator.future.done():
+            await communicator.disconnect(timeout=5)
+
+
 async def open_socket(user: User | None, path: str = "/ws/dashboard/", origin: tuple[bytes, bytes] = ORIGIN) -> tuple[bool, Any, WebsocketCommunicator]:
     headers = [origin]
     if user is not None:
         headers.append(await sync_to_async(session_cookie)(user))
     communicator = WebsocketCommunicator(application, path, headers=headers)
+    _opened.append(communicator)
     connected, code = await communicator.connect(timeout=5)
     return connected, code, communicator
 
