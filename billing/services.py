@@ -17,11 +17,12 @@ Interface used by the other areas:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db import transaction as db_transaction
 from django.db.models import F, Sum
 from django.utils import timezone
@@ -36,8 +37,10 @@ from billing.models import (
     PaymentStatus,
     SessionBilling,
     Tariff,
+    TariffPeriod,
 )
 from billing.pricing import Period, Pricing, TariffSpec, price_session
+from core import sql
 from core.exceptions import InvalidInput, NotFound
 from stations.models import ConnectorStatus, Station
 from transactions.models import MeterValue, Transaction
@@ -56,8 +59,34 @@ def tariff_for_station(*, station: Station) -> Tariff | None:
     return Tariff.objects.filter(is_default=True).first()
 
 
-def tariff_spec(*, station: Station, tariff: Tariff | None) -> TariffSpec:
-    """What a session at this station would be priced with, as a snapshot-able value."""
+def _tariff_with_periods(*, station: Station) -> tuple[Tariff | None, list[TariffPeriod] | None]:
+    """``tariff_for_station`` and the tariff's periods in one hand-written query (PostgreSQL;
+    every StartTransaction runs it). Elsewhere: the ORM, periods read by ``tariff_spec``."""
+    if connection.vendor != "postgresql":
+        return tariff_for_station(station=station), None
+    names, select = sql.columns(Tariff, "t")
+    period_names, period_select = sql.columns(TariffPeriod, "p")
+    table = Tariff._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {select}, {period_select} FROM "{table}" t '
+            f'LEFT JOIN "{TariffPeriod._meta.db_table}" p ON p.tariff_id = t.id '
+            f'WHERE t.id = COALESCE(%s, (SELECT id FROM "{table}" WHERE is_default LIMIT 1)) '
+            "ORDER BY p.start_time, p.id",
+            [station.tariff_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None, None
+    count = len(names)
+    tariff = sql.instance(Tariff, names, rows[0][:count])
+    periods = [sql.instance(TariffPeriod, period_names, row[count:]) for row in rows if row[count] is not None]
+    return tariff, periods
+
+
+def tariff_spec(*, station: Station, tariff: Tariff | None, periods: list[TariffPeriod] | None = None) -> TariffSpec:
+    """What a session at this station would be priced with, as a snapshot-able value.
+    ``periods``: the tariff's periods in order, when the caller read them already."""
     if tariff is None:
         return TariffSpec(
             name=str(_("Price per kWh")), currency=station.currency, price_per_kwh=station.price_per_kwh,
@@ -75,22 +104,24 @@ def tariff_spec(*, station: Station, tariff: Tariff | None) -> TariffSpec:
         periods=tuple(
             Period(start=p.start_time, end=p.end_time, price_per_kwh=p.price_per_kwh,
                    weekdays=frozenset(int(d) for d in p.weekdays or ()), name=p.name)
-            for p in tariff.periods.order_by("start_time", "pk")
+            for p in (periods if periods is not None else tariff.periods.order_by("start_time", "pk"))
         ),
     )
 
 
 # --- Sessions ---------------------------------------------------------------------------------
 
-def session_start_pricing(*, transaction: Transaction) -> None:
+def session_start_pricing(*, transaction: Transaction, save: bool = True) -> None:
     """Copy the tariff in force onto a new session, so later tariff edits never change it.
 
-    Also ties an authorised guest payment hold (same id tag, not yet used) to the session.
-    Runs inside the caller's atomic block.
+    Also opens the session's billing state and ties an authorised guest payment hold (same id
+    tag, not yet used) to the session. Runs inside the caller's atomic block. ``save=False``: on a
+    session not inserted yet, only set its fields; the caller inserts the row, then calls
+    ``session_billing_open``.
     """
     station = transaction.station
-    tariff = tariff_for_station(station=station)
-    spec = tariff_spec(station=station, tariff=tariff)
+    tariff, periods = _tariff_with_periods(station=station)
+    spec = tariff_spec(station=station, tariff=tariff, periods=periods)
     transaction.tariff = tariff
     transaction.tariff_snapshot = {
         **spec.snapshot(),
@@ -101,8 +132,17 @@ def session_start_pricing(*, transaction: Transaction) -> None:
     pricing = _price(transaction, spec, end=transaction.started_at, with_samples=False)
     transaction.cost = pricing.total
     transaction.cost_items = pricing.items_as_dicts()
-    transaction.save(update_fields=["tariff", "tariff_snapshot", "currency", "cost", "cost_items"])
-    SessionBilling.objects.get_or_create(transaction=transaction)
+    if save:
+        transaction.save(update_fields=["tariff", "tariff_snapshot", "currency", "cost", "cost_items"])
+        session_billing_open(transaction=transaction)
+
+
+def session_billing_open(*, transaction: Transaction) -> None:
+    """The billing state of a new session, and a guest's payment hold tied to it."""
+    if connection.vendor == "postgresql":
+        sql.insert(SessionBilling(transaction_id=transaction.pk), on_conflict_nothing=True)
+    else:
+        SessionBilling.objects.get_or_create(transaction=transaction)
     if transaction.user_id is None and transaction.id_tag:
         Payment.objects.filter(
             kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.AUTHORIZED, transaction__isnull=True,
@@ -110,45 +150,62 @@ def session_start_pricing(*, transaction: Transaction) -> None:
         ).update(transaction=transaction, updated_at=timezone.now())
 
 
-def session_cost_update(*, transaction: Transaction, now: datetime) -> None:
+def session_cost_update(*, transaction: Transaction, now: datetime, save: bool = True) -> list[str]:
     """Keep the running cost and line items current; request a remote stop when a limit is hit.
 
     Runs inside the caller's atomic block on every MeterValues. The stop is requested once per
     session (a conditional update of its SessionBilling row) and sent by a Celery task after commit.
+    Returns the fields it changed; with ``save=False`` the caller saves them (one UPDATE with its
+    own changes).
     """
     if transaction.stopped_at is not None:
-        return  # a late MeterValues after the stop: the settled figures stand
-    session_idle_track(transaction=transaction, now=now)
+        return []  # a late MeterValues after the stop: the settled figures stand
+    fields = session_idle_track(transaction=transaction, now=now, save=False)
     spec = TariffSpec.from_snapshot(transaction.tariff_snapshot)
     pricing = _price(transaction, spec, end=max(now, transaction.started_at))
     transaction.cost = pricing.total
     transaction.cost_items = pricing.items_as_dicts()
-    transaction.save(update_fields=["cost", "cost_items"])
+    fields += ["cost", "cost_items"]
+    if save:
+        transaction.save(update_fields=fields)
     reason = _limit_reached(transaction)
     if reason:
         _request_limit_stop(transaction=transaction, reason=reason, now=now)
+    return fields
 
 
-def session_settle(*, transaction_id: int) -> Transaction:
+def session_settle(
+    *, transaction_id: int, locked: Transaction | None = None, save_fields: Sequence[str] = ()
+) -> Transaction:
     """Final cost and line items of a stopped session, and its one ledger debit.
 
     Locks the transaction row. Debits the driver exactly once: a repeat finds the debit and, if the
     final figures changed since (a late, reconciled StopTransaction), books only the difference as an
     adjustment; two racing stops are serialised by the row lock and, failing that, by the ledger's
     unique constraint. A guest session's payment hold is captured after commit instead.
+
+    ``locked``: the caller (``transaction_stop``) holds the row locked and loaded with its connector
+    already, and has changed ``save_fields`` on it: they are saved with the cost, in one UPDATE.
     """
     with db_transaction.atomic():
-        tx = Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector").get(
-            pk=transaction_id
-        )
+        if locked is not None:
+            tx = locked
+        else:
+            tx = Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector").get(
+                pk=transaction_id
+            )
         if tx.stopped_at is None:
             raise InvalidInput(_("The session has not stopped yet."))
-        session_idle_track(transaction=tx, now=tx.stopped_at)
+        fields = [*save_fields, *session_idle_track(transaction=tx, now=tx.stopped_at, save=False)]
         spec = TariffSpec.from_snapshot(tx.tariff_snapshot)
         pricing = _price(tx, spec, end=tx.stopped_at)
         tx.cost = pricing.total
         tx.cost_items = pricing.items_as_dicts()
-        tx.save(update_fields=["cost", "cost_items"])
+        fields += ["cost", "cost_items"]
+        if connection.vendor == "postgresql":
+            sql.update_fields(tx, fields)
+        else:
+            tx.save(update_fields=list(dict.fromkeys(fields)))
         if tx.user_id is not None:
             _debit_session(tx)
         else:
@@ -156,7 +213,10 @@ def session_settle(*, transaction_id: int) -> Transaction:
             if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
                 payment_id = hold.pk
                 db_transaction.on_commit(lambda: _enqueue("payment_capture", payment_id), robust=True)
-        SessionBilling.objects.get_or_create(transaction=tx)
+        if connection.vendor == "postgresql":
+            sql.insert(SessionBilling(transaction_id=tx.pk), on_conflict_nothing=True)
+        else:
+            SessionBilling.objects.get_or_create(transaction=tx)
         pk = tx.pk
         db_transaction.on_commit(lambda: _enqueue("receipt_send", pk), robust=True)
         return tx
@@ -190,17 +250,18 @@ def _prices_time(snapshot: dict[str, object] | None) -> bool:
 IDLE_STATUSES = (ConnectorStatus.SUSPENDED_EV, ConnectorStatus.FINISHING)
 
 
-def session_idle_track(*, transaction: Transaction, now: datetime) -> None:
+def session_idle_track(*, transaction: Transaction, now: datetime, save: bool = True) -> list[str]:
     """Keep ``Transaction.idle_since``: when the car stopped drawing power but stays plugged in.
 
     Read from the connector's OCPP status (SuspendedEV, Finishing) and the time the charger gave
     for it; Charging again clears it. Called from the MeterValues and stop hooks, whose callers
     load the connector with the session, so it costs no query; saves only when it changes.
-    SuspendedEV before the first Wh is a car not ready yet, not an idle one.
+    SuspendedEV before the first Wh is a car not ready yet, not an idle one. Returns the fields
+    it changed (``save=False``: the caller saves them).
     """
     connector = transaction.connector
     if connector.status_at is not None and connector.status_at < transaction.started_at:
-        return  # a status from before this session (a charger that never reported Charging)
+        return []  # a status from before this session (a charger that never reported Charging)
     idle = connector.status in IDLE_STATUSES and (
         connector.status == ConnectorStatus.FINISHING or transaction.energy_wh > 0
     )
@@ -215,16 +276,16 @@ def session_idle_track(*, transaction: Transaction, now: datetime) -> None:
         SessionBilling.objects.filter(pk=state.pk).update(idle_seconds=F("idle_seconds") + seconds)
         transaction.idle_since = None
     else:
-        return
-    transaction.save(update_fields=["idle_since"])
+        return []
+    if save:
+        transaction.save(update_fields=["idle_since"])
+    return ["idle_since"]
 
 
 def _debit_session(tx: Transaction) -> None:
     # What the session itself cost the driver so far; refunds are a separate decision and stay.
-    charged = LedgerEntry.objects.filter(
-        transaction=tx, kind__in=[LedgerKind.SESSION, LedgerKind.ADJUSTMENT]
-    ).aggregate(s=Sum("amount"))["s"]
-    if not LedgerEntry.objects.filter(transaction=tx, kind=LedgerKind.SESSION).exists():
+    charged, debited = _charged(tx.pk)
+    if not debited:
         try:
             ledger_credit(
                 user_id=tx.user_id, amount=-tx.cost, kind=LedgerKind.SESSION, transaction_id=tx.pk,
@@ -240,6 +301,23 @@ def _debit_session(tx: Transaction) -> None:
             user_id=tx.user_id, amount=difference, kind=LedgerKind.ADJUSTMENT, transaction_id=tx.pk,
             reason=f"Session #{tx.pk} re-priced",
         )
+
+
+def _charged(transaction_id: int) -> tuple[Decimal | None, bool]:
+    """What the session's debit and adjustments add up to, and whether it was debited."""
+    kinds = [LedgerKind.SESSION.value, LedgerKind.ADJUSTMENT.value]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT SUM(amount) FILTER (WHERE kind = ANY(%s)), COALESCE(BOOL_OR(kind = %s), FALSE) '
+                f'FROM "{LedgerEntry._meta.db_table}" WHERE transaction_id = %s',
+                [kinds, LedgerKind.SESSION.value, transaction_id],
+            )
+            charged, debited = cursor.fetchone()
+        return charged, bool(debited)
+    entries = LedgerEntry.objects.filter(transaction_id=transaction_id)
+    charged = entries.filter(kind__in=kinds).aggregate(s=Sum("amount"))["s"]
+    return charged, entries.filter(kind=LedgerKind.SESSION).exists()
 
 
 def _price(tx: Transaction, spec: TariffSpec, *, end: datetime, with_samples: bool = True) -> Pricing:
@@ -274,7 +352,10 @@ def _limit_reached(tx: Transaction) -> str:
         return "max_energy"
     if tx.user_id is not None:
         if settings.CSMS_STOP_AT_BALANCE and tx.cost > 0:
-            balance = User.objects.filter(pk=tx.user_id).values_list("balance", flat=True).first()
+            # The hot path (MeterValues) reads the balance with the session row.
+            balance = getattr(tx, "user_balance", None)
+            if balance is None:
+                balance = User.objects.filter(pk=tx.user_id).values_list("balance", flat=True).first()
             if balance is not None and tx.cost >= balance:
                 return "balance"
         return ""
@@ -349,11 +430,27 @@ def ledger_credit(
     """
     if kind not in LedgerKind.values:
         raise InvalidInput(_("Unknown ledger entry kind."), errors={"kind": [str(_("Unknown kind."))]})
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    if connection.vendor == "postgresql":
+        # The UPDATE locks the user row (entries serialise) and returns the new balance.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{User._meta.db_table}" SET balance = balance + %s WHERE id = %s RETURNING balance, currency',
+                [amount, user_id],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFound(_("Unknown user."))
+        entry = LedgerEntry(
+            user_id=user_id, kind=kind, amount=amount, currency=row[1], balance_after=row[0],
+            transaction_id=transaction_id, reason=reason, external_ref=external_ref, created_by=created_by,
+        )
+        sql.insert(entry)
+        return entry
     try:
         user = User.objects.select_for_update().get(pk=user_id)
     except User.DoesNotExist:
         raise NotFound(_("Unknown user.")) from None
-    amount = Decimal(amount).quantize(Decimal("0.01"))
     User.objects.filter(pk=user.pk).update(balance=F("balance") + amount)
     user.refresh_from_db(fields=["balance"])
     return LedgerEntry.objects.create(

@@ -22,13 +22,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import select_template
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from accounts.models import STAFF_ROLES, User
+from core import sql
 from core.events import publish_on_commit, user_group
 from core.exceptions import InvalidInput, NotFound
 from notifications import messages
@@ -47,9 +48,17 @@ END_OF_CHARGE_STATUSES = ("SuspendedEV", "Finishing")
 
 def notification_channels_enabled(*, user_id: int, kind: str) -> dict[str, bool]:
     """The user's choice for one kind on each channel; no row means on."""
-    chosen = dict(
-        NotificationPreference.objects.filter(user_id=user_id, kind=kind).values_list("channel", "enabled")
-    )
+    if connection.vendor == "postgresql":  # every session start and stop asks: no ORM compile
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT channel, enabled FROM "{NotificationPreference._meta.db_table}" WHERE user_id = %s AND kind = %s',
+                [user_id, kind],
+            )
+            chosen = dict(cursor.fetchall())
+    else:
+        chosen = dict(
+            NotificationPreference.objects.filter(user_id=user_id, kind=kind).values_list("channel", "enabled")
+        )
     return {channel: chosen.get(channel, True) for channel in NotificationChannel.values}
 
 
@@ -128,24 +137,29 @@ def notification_send(
     with translation.override(_language(user)):
         rendered_title = _render(title or default_title, params)[:200]
         rendered_body = _render(body or default_body, params)
-    try:
-        # A savepoint, so a duplicate (a job run twice, two racing hooks) rolls back only itself.
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                user=user,
-                kind=kind,
-                dedup_key=dedup_key[:200],
-                title=rendered_title,
-                body=rendered_body,
-                data={**{k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}, **(data or {})},
-                created_at=now or timezone.now(),
-                in_app=channels[NotificationChannel.IN_APP],
-                email=channels[NotificationChannel.EMAIL] and bool(user.email),
-            )
-    except IntegrityError:
-        return None
+    notification = Notification(
+        user=user,
+        kind=kind,
+        dedup_key=dedup_key[:200],
+        title=rendered_title,
+        body=rendered_body,
+        data={**{k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}, **(data or {})},
+        created_at=now or timezone.now(),
+        in_app=channels[NotificationChannel.IN_APP],
+        email=channels[NotificationChannel.EMAIL] and bool(user.email),
+    )
+    if connection.vendor == "postgresql":
+        # A duplicate (a job run twice, two racing hooks) is skipped by the unique constraint.
+        if not sql.insert(notification, on_conflict_nothing=True):
+            return None
+    else:
+        try:
+            with transaction.atomic():  # a savepoint, so a duplicate rolls back only itself
+                notification.save(force_insert=True)
+        except IntegrityError:
+            return None
     if notification.in_app:
-        unread = Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+        unread = _unread_count(user.pk)
         publish_on_commit(
             user_group(user.pk),
             {"type": "notification", "notification": notification_payload(notification), "unread": unread},
@@ -153,6 +167,18 @@ def notification_send(
     if notification.email:
         transaction.on_commit(lambda: _enqueue_email(notification.pk))
     return notification
+
+
+def _unread_count(user_id: int) -> int:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT COUNT(*) FROM "{Notification._meta.db_table}" '
+                "WHERE user_id = %s AND in_app AND read_at IS NULL",
+                [user_id],
+            )
+            return int(cursor.fetchone()[0])
+    return Notification.objects.filter(user_id=user_id, in_app=True, read_at__isnull=True).count()
 
 
 def _enqueue_email(notification_id: int) -> None:
@@ -282,39 +308,68 @@ def _load_transaction(transaction_id: int) -> Any:
     )
 
 
-def transaction_started(*, transaction_id: int) -> None:
-    """Charging started: tell the driver."""
-    tx = _load_transaction(transaction_id)
-    if tx is None or tx.user is None:
+def _load_user(user_id: int) -> User | None:
+    """The user row (one hand-written query on PostgreSQL: every session start and stop reads it)."""
+    if connection.vendor != "postgresql":
+        return User.objects.filter(pk=user_id).first()
+    names, select = sql.columns(User, "u")
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT {select} FROM "{User._meta.db_table}" u WHERE u.id = %s', [user_id])
+        row = cursor.fetchone()
+    return sql.instance(User, names, row) if row is not None else None
+
+
+def transaction_started(*, transaction_id: int, tx: Any = None) -> None:
+    """Charging started: tell the driver. ``tx``: the session as the start left it in memory
+    (with its station and connector), which saves reading it again."""
+    if tx is None:
+        tx = _load_transaction(transaction_id)
+    if tx is None or tx.user_id is None:
+        return
+    user = _load_user(tx.user_id)
+    if user is None:
         return
     with transaction.atomic():
-        notification_send(user=tx.user, kind=Kind.CHARGING_STARTED, dedup_key=str(tx.pk), params=transaction_params(tx))
+        notification_send(user=user, kind=Kind.CHARGING_STARTED, dedup_key=str(tx.pk), params=transaction_params(tx))
 
 
-def transaction_stopped(*, transaction_id: int) -> None:
+def transaction_stopped(*, transaction_id: int, tx: Any = None) -> None:
     """The session ended (StopTransaction, or a late one after an inferred stop).
 
     Records the end of charge when nothing detected it earlier, then tells the driver: charging
     finished (with the cost billing settled inside the stop), and low balance if it is. The
     receipt (kind ``receipt``, same dedup key: the session id) is billing's ``receipt_send``.
+    ``tx``: the stopped session as the stop left it in memory (saves reading it again).
     """
     from transactions.models import Transaction
 
-    tx = _load_transaction(transaction_id)
+    if tx is None:
+        tx = _load_transaction(transaction_id)
     if tx is None or tx.stopped_at is None:
         return
     with transaction.atomic():
-        Transaction.objects.filter(pk=tx.pk, end_of_charge_at__isnull=True).update(end_of_charge_at=tx.stopped_at)
-        if tx.user is None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE "{Transaction._meta.db_table}" SET end_of_charge_at = %s '
+                    "WHERE id = %s AND end_of_charge_at IS NULL",
+                    [tx.stopped_at, tx.pk],
+                )
+        else:
+            Transaction.objects.filter(pk=tx.pk, end_of_charge_at__isnull=True).update(end_of_charge_at=tx.stopped_at)
+        user = _load_user(tx.user_id) if tx.user_id is not None else None
+        if user is None:
             return
         params = transaction_params(tx)
-        notification_send(user=tx.user, kind=Kind.CHARGING_FINISHED, dedup_key=str(tx.pk), params=params)
-        balance_check(user_id=tx.user.pk, dedup_key=f"tx:{tx.pk}")
+        notification_send(user=user, kind=Kind.CHARGING_FINISHED, dedup_key=str(tx.pk), params=params)
+        balance_check(user_id=user.pk, dedup_key=f"tx:{tx.pk}", user=user)
 
 
-def balance_check(*, user_id: int, dedup_key: str) -> Notification | None:
-    """Low balance: under ``CSMS_LOW_BALANCE_THRESHOLD`` (in the user's currency)."""
-    user = User.objects.get(pk=user_id)
+def balance_check(*, user_id: int, dedup_key: str, user: User | None = None) -> Notification | None:
+    """Low balance: under ``CSMS_LOW_BALANCE_THRESHOLD`` (in the user's currency). ``user``: read
+    in this database transaction already."""
+    if user is None:
+        user = User.objects.get(pk=user_id)
     if user.balance >= settings.CSMS_LOW_BALANCE_THRESHOLD:
         return None
     return notification_send(

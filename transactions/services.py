@@ -17,6 +17,8 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from accounts.authorization import IdTagInfo, id_tag_authorize
+from accounts.models import User
+from core import sql
 from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
 from stations.models import Connector, Station
 from transactions.models import MeterValue, Transaction
@@ -220,8 +222,11 @@ def _insert_samples(
 
 
 def _store_samples(
-    *, station_id: int, connector_number: int, tx: Transaction | None, samples: Sequence[Sample]
+    *, station_id: int, connector_number: int, tx: Transaction | None, samples: Sequence[Sample],
+    dirty: list[str] | None = None,
 ) -> _Figures:
+    """Insert the samples and move the session's running figures on; the changed fields are
+    saved now, or appended to ``dirty`` for the caller's one UPDATE."""
     flags, figures = _apply_samples(tx, samples)
     if samples:
         # A resent MeterValues (or transactionData repeating samples) hits the unique constraint.
@@ -245,7 +250,9 @@ def _store_samples(
             tx.meter_anomaly = True
             fields.append("meter_anomaly")
             logger.warning("transaction %s: energy register went backwards", tx.pk)
-        if fields:
+        if dirty is not None:
+            dirty.extend(fields)
+        elif fields:
             _save_fields(tx, fields)
     return figures
 
@@ -255,12 +262,7 @@ def _save_fields(tx: Transaction, fields: list[str]) -> None:
     if connection.vendor != "postgresql":
         tx.save(update_fields=fields)
         return
-    columns = [Transaction._meta.get_field(name).column for name in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE "{Transaction._meta.db_table}" SET {", ".join(f"{c} = %s" for c in columns)} WHERE id = %s',
-            [getattr(tx, name) for name in fields] + [tx.pk],
-        )
+    sql.update_fields(tx, fields)
 
 
 # --- Start ----------------------------------------------------------------------------------
@@ -291,15 +293,12 @@ def transaction_start(
     charge (not Accepted: the charger ends the session). Prices the session (billing) and
     consumes the reservation it names.
     """
-    from billing.services import session_start_pricing
+    from billing.services import session_billing_open, session_start_pricing
     from notifications import services as notifications
     from reservations.models import Reservation
     from reservations.services import reservation_use
 
-    connector = (
-        Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
-        .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).first()
-    )
+    connector = _connector_locked(charge_point_id=charge_point_id, connector_id=connector_id)
     if connector is None:
         station = Station.objects.get(charge_point_id=charge_point_id)
         connector, created_connector = Connector.objects.get_or_create(station=station, connector_id=connector_id)
@@ -307,20 +306,25 @@ def transaction_start(
             connector = Connector.objects.select_for_update(no_key=True).get(pk=connector.pk)
     else:
         station = connector.station
-    existing = Transaction.objects.filter(
-        station=station, connector=connector, id_tag=id_tag, started_at=started_at
-    ).first()
+    existing = _started_transaction(
+        station_id=station.pk, connector_pk=connector.pk, id_tag=id_tag, started_at=started_at
+    )
     if existing is not None:
         info = id_tag_authorize(id_tag=id_tag, now=now, exclude_transaction_id=existing.pk)
         return TransactionStarted(transaction=existing, authorization=info, created=False)
 
     info = id_tag_authorize(id_tag=id_tag, now=now)
-    tx = Transaction.objects.create(
+    tx = Transaction(
         station=station, connector=connector, id_tag=id_tag, user_id=info.user_id,
         meter_start=meter_start_wh, started_at=started_at, currency=station.currency, created_at=now,
     )
-    tx.station = station
-    session_start_pricing(transaction=tx)
+    if connection.vendor == "postgresql":
+        session_start_pricing(transaction=tx, save=False)  # priced before the one INSERT
+        sql.insert(tx)
+        session_billing_open(transaction=tx)
+    else:
+        tx.save(force_insert=True)
+        session_start_pricing(transaction=tx)
     if reservation_id is not None:
         if Reservation.objects.filter(pk=reservation_id, station=station).exists():
             reservation_use(reservation_id=reservation_id, transaction=tx)
@@ -330,8 +334,49 @@ def transaction_start(
             logger.warning("%s: StartTransaction names unknown reservation %s", charge_point_id, reservation_id)
     _publish(charge_point_id, transaction_event(tx, connector_id))
     tx_pk = tx.pk
-    transaction.on_commit(lambda: notifications.transaction_started(transaction_id=tx_pk))
+    transaction.on_commit(lambda: notifications.transaction_started(transaction_id=tx_pk, tx=tx))
     return TransactionStarted(transaction=tx, authorization=info, created=True)
+
+
+def _connector_locked(*, charge_point_id: str, connector_id: int) -> Connector | None:
+    """The connector row, locked (FOR NO KEY UPDATE), with its station; one hand-written query on
+    PostgreSQL (every StartTransaction runs it)."""
+    if connection.vendor != "postgresql":
+        return (
+            Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
+            .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).order_by("pk").first()
+        )
+    names, select = sql.columns(Connector, "c")
+    station_names, station_select = sql.columns(Station, "s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {select}, {station_select} FROM "{Connector._meta.db_table}" c '
+            f'JOIN "{Station._meta.db_table}" s ON s.id = c.station_id '
+            "WHERE s.charge_point_id = %s AND c.connector_id = %s ORDER BY c.id LIMIT 1 FOR NO KEY UPDATE OF c",
+            [charge_point_id, connector_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    connector = sql.instance(Connector, names, row[: len(names)])
+    Connector.station.field.set_cached_value(connector, sql.instance(Station, station_names, row[len(names):]))
+    return connector
+
+
+def _started_transaction(*, station_id: int, connector_pk: int, id_tag: str, started_at: datetime) -> Transaction | None:
+    """The session a StartTransaction opened already (a resend), if any."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT id FROM "{Transaction._meta.db_table}" '
+                "WHERE station_id = %s AND connector_id = %s AND id_tag = %s AND started_at = %s",
+                [station_id, connector_pk, id_tag, started_at],
+            )
+            if cursor.fetchone() is None:
+                return None
+    return Transaction.objects.filter(
+        station_id=station_id, connector_id=connector_pk, id_tag=id_tag, started_at=started_at
+    ).first()
 
 
 # --- Meter values ---------------------------------------------------------------------------
@@ -356,21 +401,42 @@ def _station_and_active_transaction(*, charge_point_id: str, connector_id: int) 
 
 
 def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transaction | None:
-    """The session row, locked (FOR NO KEY UPDATE), if it belongs to the station. Written as SQL:
-    this runs for every MeterValues, and compiling the ORM query costs more than running it."""
+    """The session row, locked (FOR NO KEY UPDATE), if it belongs to the station, with its
+    connector's status (what billing's idle tracking reads) and the driver's balance (what the
+    balance limit reads) in the same query. Written as SQL: this runs for every MeterValues, and
+    compiling the ORM query costs more than running it."""
     if connection.vendor != "postgresql":
         return (
-            Transaction.objects.select_for_update(no_key=True)
+            Transaction.objects.select_for_update(no_key=True).select_related("connector")
             .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
         )
-    table = Transaction._meta.db_table
-    stations = Station._meta.db_table
-    found = list(Transaction.objects.raw(
-        f'SELECT t.* FROM "{table}" t JOIN "{stations}" s ON s.id = t.station_id '
-        "WHERE t.id = %s AND s.charge_point_id = %s FOR NO KEY UPDATE OF t",
-        [transaction_id, charge_point_id],
-    ))
-    return found[0] if found else None
+    names, select = sql.columns(Transaction, "t")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select}, c.connector_id, c.status, c.status_at, u.balance, s.charge_point_id, s.name "
+            f'FROM "{Transaction._meta.db_table}" t JOIN "{Station._meta.db_table}" s ON s.id = t.station_id '
+            f'JOIN "{Connector._meta.db_table}" c ON c.id = t.connector_id '
+            f'LEFT JOIN "{User._meta.db_table}" u ON u.id = t.user_id '
+            "WHERE t.id = %s AND s.charge_point_id = %s FOR NO KEY UPDATE OF t",
+            [transaction_id, charge_point_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    count = len(names)
+    tx = sql.instance(Transaction, names, row[:count])
+    connector_number, status, status_at, balance, station_cp_id, station_name = row[count:]
+    # The station as far as events and notifications name it (other fields load on access).
+    station = sql.instance(Station, ("id", "charge_point_id", "name"), (tx.station_id, station_cp_id, station_name))
+    Transaction.station.field.set_cached_value(tx, station)
+    connector = sql.instance(
+        Connector, ("id", "station_id", "connector_id", "status", "status_at"),
+        (tx.connector_id, tx.station_id, connector_number, status, status_at),
+    )
+    Connector.station.field.set_cached_value(connector, station)
+    Transaction.connector.field.set_cached_value(tx, connector)
+    tx.user_balance = balance  # type: ignore[attr-defined]  # read by billing's balance limit
+    return tx
 
 
 @transaction.atomic
@@ -404,10 +470,13 @@ def meter_values_record(
         if transaction_id is None and active_id is not None:
             tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=active_id)
     station_id = tx.station_id if tx is not None else station_id
-    figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples)
+    dirty: list[str] = []
+    figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples, dirty=dirty)
+    if tx is not None and figures.latest is not None and tx.stopped_at is None:
+        dirty.extend(session_cost_update(transaction=tx, now=now, save=False))
+    if tx is not None and dirty:
+        _save_fields(tx, dirty)  # the figures and the running cost: one UPDATE
     if tx is not None and figures.latest is not None:
-        if tx.stopped_at is None:
-            session_cost_update(transaction=tx, now=now)
         _publish(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
         _publish(charge_point_id, {
             "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
@@ -448,10 +517,7 @@ def transaction_stop(
     from notifications import services as notifications
 
     info = id_tag_authorize(id_tag=id_tag, now=now, check_concurrent=False) if id_tag else None
-    tx = (
-        Transaction.objects.select_for_update(no_key=True, of=("self",)).select_related("station", "connector")
-        .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
-    )
+    tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=transaction_id)
     if tx is None:
         logger.warning("%s: StopTransaction for unknown transaction %s (answered)", charge_point_id, transaction_id)
         return TransactionStopped(transaction=None, authorization=info)
@@ -459,8 +525,10 @@ def transaction_stop(
         return TransactionStopped(transaction=tx, authorization=info, already_stopped=True)
 
     samples = samples_parse(transaction_data)
+    fields: list[str] = []
     if samples:
-        _store_samples(station_id=tx.station_id, connector_number=tx.connector.connector_id, tx=tx, samples=samples)
+        _store_samples(station_id=tx.station_id, connector_number=tx.connector.connector_id, tx=tx, samples=samples,
+                       dirty=fields)
     tx.meter_stop = meter_stop_wh
     tx.stopped_at = stopped_at
     tx.stop_reason = (reason or "Local")[:32]
@@ -473,10 +541,9 @@ def transaction_stop(
         tx.meter_anomaly = True
         logger.warning("transaction %s: meterStop %s below the last reading", tx.pk, meter_stop_wh)
     tx.power_w = None
-    tx.save(update_fields=["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"])
-    session_settle(transaction_id=tx.pk)
-    tx.refresh_from_db(fields=["cost", "cost_items"])
-    _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id))
+    fields += ["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"]
+    session_settle(transaction_id=tx.pk, locked=tx, save_fields=fields)  # one UPDATE with the cost
+    _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id, charge_point_id))
     tx_pk = tx.pk
-    transaction.on_commit(lambda: notifications.transaction_stopped(transaction_id=tx_pk))
+    transaction.on_commit(lambda: notifications.transaction_stopped(transaction_id=tx_pk, tx=tx))
     return TransactionStopped(transaction=tx, authorization=info)

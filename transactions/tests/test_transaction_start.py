@@ -28,7 +28,8 @@ def test_start_opens_a_priced_session_of_the_tag_owner(connector, id_tag, django
     assert started.transaction.pk == tx.pk
     assert (tx.user_id, tx.meter_start, tx.started_at, tx.connector_id) == (id_tag.user_id, 1000, T0, connector.pk)
     assert tx.tariff_snapshot is not None  # billing priced it
-    notify.assert_called_once_with(transaction_id=tx.pk)
+    notify.assert_called_once_with(transaction_id=tx.pk, tx=mock.ANY)
+    assert notify.call_args.kwargs["tx"].pk == tx.pk
 
 
 def test_resent_start_returns_the_same_transaction(connector, id_tag) -> None:

@@ -35,7 +35,8 @@ def test_stop_closes_and_settles_the_session(tx, django_capture_on_commit_callba
     assert result.authorization is not None and result.authorization.status == "Accepted"
     assert (tx.meter_stop, tx.stopped_at, tx.stop_reason, tx.stop_id_tag) == (11000, T_STOP, "EVDisconnected", "TAG-1")
     assert tx.energy_wh == 10000 and str(tx.cost) == "3.00"
-    notify.assert_called_once_with(transaction_id=tx.pk)
+    notify.assert_called_once_with(transaction_id=tx.pk, tx=mock.ANY)
+    assert notify.call_args.kwargs["tx"].pk == tx.pk
 
 
 def test_resent_stop_changes_nothing(tx) -> None:
