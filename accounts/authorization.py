@@ -10,6 +10,8 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.db import connection
+
 from accounts.models import IdTag, IdTagStatus
 
 ACCEPTED = "Accepted"
@@ -52,28 +54,108 @@ def id_tag_authorize(
     Invalid: unknown tag. Blocked: tag blocked, or its user blocked. Expired: tag expired (status or
     expiry date). ConcurrentTx: the tag already has an active transaction (``check_concurrent``;
     ``exclude_transaction_id`` ignores the session being answered, e.g. a resent StartTransaction).
-    """
-    from transactions.models import Transaction
 
-    tag = IdTag.objects.select_related("user", "parent").filter(id_tag=id_tag).first()
-    if tag is None:
-        return IdTagInfo(status=INVALID)
-    parent = tag.parent.id_tag if tag.parent_id and tag.parent else None
-    user_id = tag.user_id
-    if tag.status == IdTagStatus.BLOCKED or (tag.user is not None and not tag.user.is_active):
-        return IdTagInfo(status=BLOCKED, parent_id_tag=parent, user_id=user_id)
+    On PostgreSQL one hand-written query reads everything (this runs for every Authorize,
+    StartTransaction and StopTransaction); other databases take the ORM path, same decisions.
+    """
+    if connection.vendor == "postgresql":
+        row = _id_tag_row(id_tag, check_concurrent, exclude_transaction_id)
+        if row is None:
+            return IdTagInfo(status=INVALID)
+        (tag_status, expiry_date, user_id, user_active, parent_tag, parent_status, parent_expiry, concurrent) = row
+        tag = IdTag(status=tag_status, expiry_date=expiry_date)
+        # user_active is NULL when the tag has no user (or it is gone): the LEFT JOIN found nothing.
+        user_blocked = user_active is not None and not user_active
+        parent = IdTag(status=parent_status, expiry_date=parent_expiry) if parent_tag is not None else None
+        concurrent = bool(concurrent)
+    else:
+        orm_tag = IdTag.objects.select_related("user", "parent").filter(id_tag=id_tag).first()
+        if orm_tag is None:
+            return IdTagInfo(status=INVALID)
+        tag, user_id = orm_tag, orm_tag.user_id
+        user_blocked = orm_tag.user is not None and not orm_tag.user.is_active
+        parent = orm_tag.parent if orm_tag.parent_id and orm_tag.parent else None
+        parent_tag = parent.id_tag if parent is not None else None
+        concurrent = None  # asked below, only when it can decide
+
+    if tag.status == IdTagStatus.BLOCKED or user_blocked:
+        return IdTagInfo(status=BLOCKED, parent_id_tag=parent_tag, user_id=user_id)
     if tag.is_expired(now):
-        return IdTagInfo(status=EXPIRED, expiry_date=tag.expiry_date, parent_id_tag=parent, user_id=user_id)
-    if tag.parent_id and tag.parent is not None:
+        return IdTagInfo(status=EXPIRED, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id)
+    if parent is not None:
         # A child card is as good as its group (OCPP parentIdTag).
-        if tag.parent.status == IdTagStatus.BLOCKED:
-            return IdTagInfo(status=BLOCKED, parent_id_tag=parent, user_id=user_id)
-        if tag.parent.is_expired(now):
-            return IdTagInfo(status=EXPIRED, parent_id_tag=parent, user_id=user_id)
+        if parent.status == IdTagStatus.BLOCKED:
+            return IdTagInfo(status=BLOCKED, parent_id_tag=parent_tag, user_id=user_id)
+        if parent.is_expired(now):
+            return IdTagInfo(status=EXPIRED, parent_id_tag=parent_tag, user_id=user_id)
     if check_concurrent:
-        active = Transaction.objects.filter(id_tag=id_tag, stopped_at__isnull=True)
-        if exclude_transaction_id is not None:
-            active = active.exclude(pk=exclude_transaction_id)
-        if active.exists():
-            return IdTagInfo(status=CONCURRENT_TX, expiry_date=tag.expiry_date, parent_id_tag=parent, user_id=user_id)
-    return IdTagInfo(status=ACCEPTED, expiry_date=tag.expiry_date, parent_id_tag=parent, user_id=user_id)
+        if concurrent is None:
+            from transactions.models import Transaction
+
+            active = Transaction.objects.filter(id_tag=id_tag, stopped_at__isnull=True)
+            if exclude_transaction_id is not None:
+                active = active.exclude(pk=exclude_transaction_id)
+            concurrent = active.exists()
+        if concurrent:
+            return IdTagInfo(
+                status=CONCURRENT_TX, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id
+            )
+    return IdTagInfo(status=ACCEPTED, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id)
+
+
+_ID_TAG_SQL: dict[tuple[bool, bool], str] = {}
+
+
+def _id_tag_sql(check_concurrent: bool, exclude: bool) -> str:
+    """The PostgreSQL query of ``id_tag_authorize``, built once per shape from the models' ``_meta``.
+
+    One row per known tag: status, expiry date, user id, the user's is_active (NULL: no user), the
+    parent's id_tag/status/expiry date (NULL: no parent), and whether another active transaction
+    holds the tag (FALSE when not asked). Parameters: id_tag[, id_tag[, exclude_transaction_id]].
+    """
+    key = (check_concurrent, exclude)
+    sql = _ID_TAG_SQL.get(key)
+    if sql is None:
+        from transactions.models import Transaction
+
+        def col(model: Any, name: str) -> str:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+            return connection.ops.quote_name(field.column)
+
+        def table(model: Any) -> str:
+            return connection.ops.quote_name(model._meta.db_table)
+
+        user_model = IdTag._meta.get_field("user").related_model
+        if check_concurrent:
+            concurrent = (
+                f"EXISTS (SELECT 1 FROM {table(Transaction)} tx WHERE tx.{col(Transaction, 'id_tag')} = %s "
+                f"AND tx.{col(Transaction, 'stopped_at')} IS NULL"
+                + (f" AND tx.{col(Transaction, 'pk')} <> %s" if exclude else "")
+                + ")"
+            )
+        else:
+            concurrent = "FALSE"
+        sql = (
+            f"SELECT t.{col(IdTag, 'status')}, t.{col(IdTag, 'expiry_date')}, t.{col(IdTag, 'user')}, "
+            f"u.{col(user_model, 'is_active')}, p.{col(IdTag, 'id_tag')}, p.{col(IdTag, 'status')}, "
+            f"p.{col(IdTag, 'expiry_date')}, {concurrent} "
+            f"FROM {table(IdTag)} t "
+            f"LEFT JOIN {table(user_model)} u ON u.{col(user_model, 'pk')} = t.{col(IdTag, 'user')} "
+            f"LEFT JOIN {table(IdTag)} p ON p.{col(IdTag, 'pk')} = t.{col(IdTag, 'parent')} "
+            f"WHERE t.{col(IdTag, 'id_tag')} = %s"
+        )
+        _ID_TAG_SQL[key] = sql
+    return sql
+
+
+def _id_tag_row(id_tag: str, check_concurrent: bool, exclude_transaction_id: int | None) -> tuple[Any, ...] | None:
+    exclude = check_concurrent and exclude_transaction_id is not None
+    params: list[Any] = []
+    if check_concurrent:
+        params.append(id_tag)
+        if exclude:
+            params.append(exclude_transaction_id)
+    params.append(id_tag)
+    with connection.cursor() as cursor:
+        cursor.execute(_id_tag_sql(check_concurrent, exclude), params)
+        return cursor.fetchone()

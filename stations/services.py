@@ -445,10 +445,10 @@ def connector_status_update(
     else:
         # The common case, a repeat of the current status, is one UPDATE (no lock taken first, no
         # wide Station row compiled or read): only the status time and details move on.
-        repeat = Connector.objects.filter(
-            station__charge_point_id=charge_point_id, connector_id=connector_id, status=status,
-            error_code=error_code, status_at__lte=at,
-        ).update(status_at=at, info=info[:50], vendor_id=vendor_id[:255], vendor_error_code=vendor_error_code[:50])
+        repeat = _connector_status_repeat(
+            charge_point_id=charge_point_id, connector_id=connector_id, status=status, error_code=error_code,
+            at=at, info=info[:50], vendor_id=vendor_id[:255], vendor_error_code=vendor_error_code[:50],
+        )
         if repeat:
             return False
         connector = (
@@ -490,6 +490,51 @@ def connector_status_update(
             )
         )
     return changed
+
+
+_CONNECTOR_REPEAT_SQL: str | None = None
+
+
+def _connector_status_repeat(
+    *, charge_point_id: str, connector_id: int, status: str, error_code: str, at: datetime, info: str,
+    vendor_id: str, vendor_error_code: str,
+) -> int:
+    """Move on the time and details of a connector whose status is repeated (same status and error
+    code, stored time not later than ``at``; a NULL stored time does not match). Rows updated.
+
+    PostgreSQL: one hand-written UPDATE (the ORM compiles a join subquery each time); the
+    conditions are on the updated row itself. Other databases, and a naive ``at`` (which only the
+    ORM converts, from the default time zone): the ORM."""
+    if connection.vendor != "postgresql" or at.tzinfo is None:
+        return Connector.objects.filter(
+            station__charge_point_id=charge_point_id, connector_id=connector_id, status=status,
+            error_code=error_code, status_at__lte=at,
+        ).update(status_at=at, info=info, vendor_id=vendor_id, vendor_error_code=vendor_error_code)
+    global _CONNECTOR_REPEAT_SQL
+    if _CONNECTOR_REPEAT_SQL is None:
+        quote = connection.ops.quote_name
+
+        def col(model: Any, name: str) -> str:
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+            return quote(field.column)
+
+        def c(name: str) -> str:
+            return col(Connector, name)
+
+        _CONNECTOR_REPEAT_SQL = (
+            f"UPDATE {quote(Connector._meta.db_table)} SET {c('status_at')} = %s, {c('info')} = %s, "
+            f"{c('vendor_id')} = %s, {c('vendor_error_code')} = %s "
+            f"WHERE {c('station')} = (SELECT {col(Station, 'pk')} FROM {quote(Station._meta.db_table)} "
+            f"WHERE {col(Station, 'charge_point_id')} = %s) "
+            f"AND {c('connector_id')} = %s AND {c('status')} = %s AND {c('error_code')} = %s "
+            f"AND {c('status_at')} <= %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONNECTOR_REPEAT_SQL,
+            [at, info, vendor_id, vendor_error_code, charge_point_id, connector_id, status, error_code, at],
+        )
+        return cursor.rowcount
 
 
 @transaction.atomic
