@@ -227,6 +227,15 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
     async def _boot_accepted(self) -> None:
         await self._set_ready()
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, through a hop to its
+        # sync thread. This consumer's database work runs on the group committer's own threads,
+        # so a frame from the charger skips that hop (other messages keep it).
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing or self.station_id is None:
             return

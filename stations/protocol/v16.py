@@ -20,6 +20,7 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import Call
 from ocpp.routing import after, on
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
@@ -55,6 +56,28 @@ def _time(value: str | None, now: datetime) -> datetime:
         return parse_ocpp_datetime(value)
     except ValueError:
         raise PropertyConstraintViolationError(details={"cause": f"not a date-time: {value!r}"}) from None
+
+
+_SNAKE: dict[str, str] = {}
+_CAMEL: dict[str, str] = {}
+_KEY_CACHE_LIMIT = 2000  # OCPP 1.6 payloads have a bounded set of keys; stay bounded regardless
+
+
+def _keys(data: Any, cache: dict[str, str], convert: Callable[[Any], Any]) -> Any:
+    """The ``ocpp`` library's camelCase <-> snake_case key conversion, each key converted once."""
+    if isinstance(data, dict):
+        converted = {}
+        for key, value in data.items():
+            new = cache.get(key)
+            if new is None:
+                new = next(iter(convert({key: None})))
+                if len(cache) < _KEY_CACHE_LIMIT:
+                    cache[key] = new
+            converted[new] = _keys(value, cache, convert)
+        return converted
+    if isinstance(data, list):
+        return [_keys(value, cache, convert) for value in data]
+    return data
 
 
 class _SharedRoutes(Mapping[str, dict[str, Any]]):
@@ -170,10 +193,23 @@ class CentralSystemV16(ChargePoint):
             self._current = None
 
     async def _handle_call(self, msg: Call) -> Any:
-        if msg.action not in self.route_map or "_on_action" not in self.route_map[msg.action]:
+        """The library's ``_handle_call`` without what costs CPU on every message and is not
+        needed here: ``inspect.signature`` of the handler (ours never take ``call_unique_id``),
+        regular expressions for every key (the keys' conversions are cached) and its own
+        validation (done above with the compiled schemas). A handler's exception propagates to
+        ``route_message``, which answers the CALLERROR."""
+        handlers = self.route_map.get(msg.action) if msg.action in self.route_map else None
+        if not handlers or "_on_action" not in handlers:
             raise frames.FrameError(frames.NOT_IMPLEMENTED, f"No handler for {msg.action}", msg.unique_id)
         frames.validate(msg.action, msg.payload, msg.unique_id)
-        return await super()._handle_call(msg)
+        payload = _keys(msg.payload, _SNAKE, camel_to_snake_case)
+        response = await handlers["_on_action"](**payload)
+        result = _keys(remove_nones(serialize_as_dict(response)), _CAMEL, snake_to_camel_case)
+        await self._send(msg.create_call_result(result).to_json())
+        after = handlers.get("_after_action")
+        if after is not None:
+            asyncio.ensure_future(after(**payload))  # like the library: never blocks the answer
+        return response
 
     async def _send(self, message: str) -> None:
         if self.message_sink is not None:
