@@ -1,8 +1,10 @@
 """The dashboard's live channel: forwards domain events to operators' browsers.
 
 Domain services publish ``{"type": "live.event", "event": {...}}`` to ``DASHBOARD_GROUP`` and to
-``station_group(charge_point_id)`` after their transaction commits (core.events). This consumer
-only relays them; it decides nothing and reads nothing but the user from the session.
+``station_group(charge_point_id)`` after their transaction commits (core.events); the OCPP group
+committer sends a batch's several events to one group as ``{"type": "live.events", "events":
+[...]}``, forwarded one frame per event as before. This consumer only relays them; it decides
+nothing and reads nothing but the user from the session.
 """
 
 from __future__ import annotations
@@ -55,3 +57,9 @@ class DashboardConsumer(CancellableLayerReceiveMixin, AsyncJsonWebsocketConsumer
 
     async def live_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
+
+    async def live_events(self, message: dict[str, Any]) -> None:
+        # Several events of one batch in one channel-layer message (stations.protocol.committer):
+        # the browser still gets one frame per event, in order.
+        for event in message["events"]:
+            await self.send_json(event)

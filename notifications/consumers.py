@@ -5,11 +5,12 @@ JWT access token in ``?token=`` (apps; checked by the API's own JWT authenticati
 from before a password change is refused). A browser's Origin must be an allowed host; apps send
 none. Anonymous connections are closed with 4401.
 
-The consumer joins ``core.events.user_group(user.id)`` and forwards every ``live.event`` as
-JSON: ``{"type": "notification", "notification": {...}, "unread": n}`` when one arrives, and
-``{"type": "notification.read", "ids": [...], "unread": n}`` when some were read elsewhere. On
-connect it sends ``{"type": "hello", "unread": n}``. Clients may send ``{"type": "read", "id": n}``
-or ``{"type": "read_all"}``.
+The consumer joins ``core.events.user_group(user.id)`` and forwards every ``live.event`` (and
+each event of a ``live.events`` batch, one frame each) as JSON: ``{"type": "notification",
+"notification": {...}, "unread": n}`` when one arrives, and ``{"type": "notification.read",
+"ids": [...], "unread": n}`` when some were read elsewhere. On connect it sends
+``{"type": "hello", "unread": n}``. Clients may send ``{"type": "read", "id": n}`` or
+``{"type": "read_all"}``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class NotificationConsumer(CancellableLayerReceiveMixin, AsyncJsonWebsocketConsu
 
     async def live_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
+
+    async def live_events(self, message: dict[str, Any]) -> None:
+        # Several events of one batch in one channel-layer message (stations.protocol.committer):
+        # the browser still gets one frame per event, in order.
+        for event in message["events"]:
+            await self.send_json(event)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):

@@ -71,6 +71,33 @@ async def test_an_operator_receives_published_events() -> None:
     await ws.disconnect()
 
 
+async def test_a_batch_of_events_reaches_the_browser_one_frame_each_in_order() -> None:
+    from stations.protocol.committer import _send_events
+
+    operator = await sync_to_async(make_user)("op@example.com", Role.ADMIN)
+    connected, _code, ws = await open_socket(operator, "/ws/dashboard/?station=CP-1")
+    assert connected
+    events = [{"type": "transaction", "id": n, "charge_point_id": f"CP-{n}", "connector_id": 1, "active": True}
+              for n in (1, 2, 3)]
+    await get_channel_layer().group_send(DASHBOARD_GROUP, {"type": "live.events", "events": events})
+    assert [await ws.receive_json_from(timeout=5) for _ in events] == events
+    assert await ws.receive_nothing(timeout=0.2)
+
+    # As the OCPP group committer sends them: one message per group, the station's group too.
+    meter = {"type": "meter", "transaction_id": 1, "timestamp": "2026-11-21T10:00:00Z", "energy_wh": 10,
+             "power_w": 7000.0, "soc": None}
+    await _send_events([(DASHBOARD_GROUP, events[0]), (station_group("CP-1"), events[0]),
+                        (DASHBOARD_GROUP, meter), (station_group("CP-1"), meter),
+                        (station_group("CP-2"), events[1])])
+    received = [await ws.receive_json_from(timeout=5) for _ in range(4)]
+    assert await ws.receive_nothing(timeout=0.2)  # not CP-2's group
+    # Each group's events in order; the two groups' messages may arrive either way round.
+    assert [e for e in received if e["type"] == "transaction"] == [events[0], events[0]]
+    assert received.index(events[0]) < received.index(meter)
+    assert received.count(meter) == 2
+    await ws.disconnect()
+
+
 @pytest.mark.parametrize("role", [Role.DRIVER, Role.DEMO])
 async def test_drivers_and_demo_users_are_refused(role: str) -> None:
     user = await sync_to_async(make_user)("someone@example.com", role)

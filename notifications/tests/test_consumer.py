@@ -125,3 +125,21 @@ async def test_a_foreign_origin_is_refused_even_with_a_session(connect):
         "/ws/notifications/", headers=[(b"cookie", cookie), (b"origin", b"https://evil.example")]
     )
     assert not connected and code == 4403
+
+
+async def test_a_batch_of_events_is_forwarded_one_frame_each_in_order(connect):
+    from channels.layers import get_channel_layer
+
+    from core.events import user_group
+
+    user = await make_user()
+    ws, connected, _ = await connect(f"/ws/notifications/?token={await sync_to_async(token_for)(user)}")
+    assert connected
+    assert await ws.receive_json_from(timeout=5) == {"type": "hello", "unread": 0}
+    events = [{"type": "notification", "notification": {"id": 1}, "unread": 1},
+              {"type": "notification", "notification": {"id": 2}, "unread": 2},
+              {"type": "notification.read", "ids": [1, 2], "unread": 0}]
+    await get_channel_layer().group_send(user_group(user.pk), {"type": "live.events", "events": events})
+    assert [await ws.receive_json_from(timeout=5) for _ in events] == events
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()

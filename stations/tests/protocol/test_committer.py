@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from core.events import publish_on_commit
+from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
 from stations.models import OcppMessage, Station
-from stations.protocol.committer import _execute, _Item, committer
+from stations.protocol.committer import _execute, _Item, _send_events, committer
 from stations.tests.factories import StationFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -88,3 +88,72 @@ async def test_run_first_goes_ahead_of_queued_work() -> None:
     first = asyncio.ensure_future(c.run_first(note, label="handshake"))
     await asyncio.gather(*busy, *queued, first)
     assert order.index("handshake") < min(order.index(f"queued{i}") for i in range(3))
+
+
+class RecordingLayer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.sent.append((group, message))
+
+
+async def test_a_batch_sends_one_message_per_group_with_its_events_in_order() -> None:
+    # 30 MeterValues from 30 stations: each publishes a transaction and a meter event to the
+    # dashboard's group and to its station's group (120 events; formerly 120 group_sends).
+    events: list[tuple[str, dict[str, Any]]] = []
+    for i in range(30):
+        cp = f"CP-{i}"
+        tx = {"type": "transaction", "id": i, "charge_point_id": cp, "active": True}
+        meter = {"type": "meter", "transaction_id": i, "timestamp": "2026-11-21T10:00:00Z"}
+        for event in (tx, meter):
+            events += [(DASHBOARD_GROUP, event), (station_group(cp), event)]
+    layer = RecordingLayer()
+    await _send_events(events, layer)
+    assert len(layer.sent) == 31
+    groups = [group for group, _ in layer.sent]
+    assert sorted(groups) == sorted([DASHBOARD_GROUP] + [station_group(f"CP-{i}") for i in range(30)])
+    sent = dict(layer.sent)
+    assert sent[DASHBOARD_GROUP]["type"] == "live.events"
+    assert sent[DASHBOARD_GROUP]["events"] == [event for group, event in events if group == DASHBOARD_GROUP]
+    assert [e["type"] for e in sent[station_group("CP-7")]["events"]] == ["transaction", "meter"]
+    assert sent[station_group("CP-7")]["events"][0]["id"] == 7
+
+
+async def test_a_lone_event_keeps_the_single_event_message() -> None:
+    layer = RecordingLayer()
+    event = {"type": "station", "charge_point_id": "CP-1", "status": "available"}
+    await _send_events([(DASHBOARD_GROUP, event)], layer)
+    assert layer.sent == [(DASHBOARD_GROUP, {"type": "live.event", "event": event})]
+
+
+async def test_the_events_of_a_committed_batch_leave_coalesced(monkeypatch: pytest.MonkeyPatch) -> None:
+    from channels.db import database_sync_to_async
+
+    import stations.protocol.committer as module
+
+    layer = RecordingLayer()
+    monkeypatch.setattr(module, "get_channel_layer", lambda: layer)
+    stations = [await database_sync_to_async(StationFactory)() for _ in range(3)]
+    c = committer()
+    # Fill every lane first, so that the three renames wait and go in one batch.
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    @transaction.atomic
+    def hold() -> None:
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(timeout=10)
+
+    busy = [asyncio.ensure_future(c.run(hold)) for _ in range(c._lanes)]
+    await asyncio.sleep(0.05)
+    renames = [asyncio.ensure_future(c.run(rename, pk=s.pk, name=f"N{i}")) for i, s in enumerate(stations)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(*busy, *renames)
+    for _ in range(50):  # the events leave in a task of their own after the futures resolve
+        if layer.sent:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+    assert layer.sent == [("dashboard", {"type": "live.events", "events": [
+        {"type": "renamed", "name": "N0"}, {"type": "renamed", "name": "N1"}, {"type": "renamed", "name": "N2"}]})]
