@@ -10,7 +10,9 @@ a charger is answered only once its data is durable. The same batch also carries
 
 - the OCPP message log rows (one INSERT for all of them);
 - live events published on commit, sent from the event loop after the batch (never one blocking
-  Redis round trip each on the ORM thread).
+  Redis round trip each on the ORM thread);
+- the after-commit work the services registered (notifications, receipts, e-mails), run once the
+  chargers have their answers, in one database transaction for the whole batch.
 
 Last-seen times are written apart: one UPDATE for all stations every IDLE_FLUSH_SECONDS, skipping
 rows a running batch has locked (heartbeats cost no statement of their own).
@@ -159,23 +161,41 @@ class GroupCommitter:
 
     async def _lane(self, items: list[_Item], log: list[Any]) -> None:
         events: list[tuple[str, dict[str, Any]]] = []
+        hooks: list[Callable[[], Any]] = []
         try:
-            await DatabaseSyncToAsync(_execute, thread_sensitive=False, executor=self._executor)(items, log, events)
-        except Exception as exc:  # the COMMIT itself failed: every item learns it
-            logger.exception("group commit failed")
+            try:
+                await DatabaseSyncToAsync(_execute, thread_sensitive=False, executor=self._executor)(
+                    items, log, events, hooks
+                )
+            except Exception as exc:  # the COMMIT itself failed: every item learns it
+                logger.exception("group commit failed")
+                for item in items:
+                    item.ok, item.result = False, exc
+            # The chargers are answered as soon as their data is committed...
             for item in items:
-                item.ok, item.result = False, exc
+                if item.future.done():
+                    continue
+                if item.ok:
+                    item.future.set_result(item.result)
+                else:
+                    item.future.set_exception(item.result)
+            if events:
+                self._spawn(_send_events(events))
+            # ...and the batch's after-commit work (notifications, receipts, e-mails) runs after
+            # that, on this lane, in one database transaction. The lane stays busy meanwhile, so
+            # that work never piles up behind the chargers' traffic.
+            if hooks:
+                hook_events: list[tuple[str, dict[str, Any]]] = []
+                try:
+                    await DatabaseSyncToAsync(_run_hooks, thread_sensitive=False, executor=self._executor)(
+                        hooks, hook_events
+                    )
+                except Exception:
+                    logger.exception("after-commit work of a batch failed")
+                if hook_events:
+                    self._spawn(_send_events(hook_events))
         finally:
             self._busy -= 1
-        for item in items:
-            if item.future.done():
-                continue
-            if item.ok:
-                item.future.set_result(item.result)
-            else:
-                item.future.set_exception(item.result)
-        if events:
-            self._spawn(_send_events(events))
         self._dispatch()
 
     async def _write_seen(self) -> None:
@@ -210,7 +230,10 @@ def _noop() -> None:
     return None
 
 
-def _execute(items: list[_Item], log: list[Any], events: list[tuple[str, dict[str, Any]]]) -> None:
+def _execute(
+    items: list[_Item], log: list[Any], events: list[tuple[str, dict[str, Any]]],
+    hooks: list[Callable[[], Any]] | None = None,
+) -> None:
     """Run a batch in one transaction; on any failure, run each item on its own instead.
 
     The optimistic pass calls each service without its own ``atomic`` (no SAVEPOINT/RELEASE round
@@ -228,12 +251,17 @@ def _execute(items: list[_Item], log: list[Any], events: list[tuple[str, dict[st
                     item.result = _unwrapped(item.fn)(**item.kwargs)
                 if log:
                     ocpp_messages_record(messages=log)
+                if hooks is not None:
+                    # Taken out of Django's list: they run after the answers (``_run_hooks``).
+                    hooks.extend(func for _savepoints, func, _robust in connection.run_on_commit)
+                    connection.run_on_commit = []
         for item in items:
             item.ok = True
         events.extend(pending)
         return
     except Exception:
-        pass
+        if hooks is not None:
+            hooks.clear()  # rolled back: the items' own transactions below run their hooks
     with publish_deferred(events):
         for item in items:
             item.ok = False
@@ -254,6 +282,22 @@ def _execute(items: list[_Item], log: list[Any], events: list[tuple[str, dict[st
                     ocpp_messages_record(messages=log)
             except DatabaseError:
                 logger.exception("could not write %d OCPP log rows", len(log))
+
+
+def _run_hooks(hooks: list[Callable[[], Any]], events: list[tuple[str, dict[str, Any]]]) -> None:
+    """A batch's after-commit callbacks in one database transaction, each in a savepoint: one
+    that fails rolls back alone and is logged (the charger's data is committed already)."""
+    with publish_deferred(events):
+        try:
+            with transaction.atomic():
+                for hook in hooks:
+                    try:
+                        with transaction.atomic():
+                            hook()
+                    except Exception:
+                        logger.exception("after-commit work failed: %r", hook)
+        except DatabaseError:
+            logger.exception("could not commit the after-commit work of %d callbacks", len(hooks))
 
 
 def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:

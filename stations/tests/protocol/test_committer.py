@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.db import transaction
 
 from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
@@ -157,3 +159,58 @@ async def test_the_events_of_a_committed_batch_leave_coalesced(monkeypatch: pyte
     await asyncio.sleep(0.05)
     assert layer.sent == [("dashboard", {"type": "live.events", "events": [
         {"type": "renamed", "name": "N0"}, {"type": "renamed", "name": "N1"}, {"type": "renamed", "name": "N2"}]})]
+
+
+@transaction.atomic
+def rename_then_notify(*, pk: int, name: str, seen: list[str], fail: bool = False) -> str:
+    Station.objects.filter(pk=pk).update(name=name)
+
+    def hook() -> None:
+        # What a notification hook does: write in the database, and see the committed data.
+        seen.append(Station.objects.get(pk=pk).name)
+        Station.objects.filter(pk=pk).update(description=f"noted {name}")
+        if fail:
+            raise RuntimeError("broken hook")
+
+    transaction.on_commit(hook)
+    return name
+
+
+def test_after_commit_work_is_handed_back_and_runs_in_savepoints() -> None:
+    from stations.protocol.committer import _run_hooks
+
+    a, b = StationFactory(), StationFactory()
+    seen: list[str] = []
+    items = [item(rename_then_notify, pk=a.pk, name="A", seen=seen, fail=True),
+             item(rename_then_notify, pk=b.pk, name="B", seen=seen)]
+    hooks: list[Any] = []
+    _execute(items, [], [], hooks)
+    # Committed, answered, and no hook has run yet: they wait for the answers.
+    assert [i.ok for i in items] == [True, True] and seen == [] and len(hooks) == 2
+    assert set(Station.objects.values_list("name", flat=True)) == {"A", "B"}
+    _run_hooks(hooks, [])
+    assert seen == ["A", "B"]
+    descriptions = dict(Station.objects.values_list("pk", "description"))
+    assert descriptions[a.pk] != "noted A"  # the failing hook rolled back alone...
+    assert descriptions[b.pk] == "noted B"  # ...and the other one's write stands
+    assert [i.result for i in items] == ["A", "B"]  # nothing ran twice
+
+
+async def test_the_charger_is_answered_before_the_after_commit_work_runs() -> None:
+    station = await database_sync_to_async(StationFactory)()
+    gate = threading.Event()
+    seen: list[str] = []
+
+    @transaction.atomic
+    def slow_hook_item(*, pk: int) -> str:
+        Station.objects.filter(pk=pk).update(name="answered")
+        transaction.on_commit(lambda: (gate.wait(5), seen.append("hook")))
+        return "ok"
+
+    result = await asyncio.wait_for(committer().run(slow_hook_item, pk=station.pk), 3)
+    assert result == "ok" and seen == []  # answered while the hook still waits
+    gate.set()
+    await committer().flush()
+    await asyncio.sleep(0.1)
+    assert seen == ["hook"]
+    await committer().aclose()
