@@ -70,5 +70,19 @@ async def apublish(group: str, event: dict[str, Any]) -> None:
         logger.exception("could not publish live event to %s", group)
 
 
+class PublishOnCommit:
+    """The on-commit callback of ``publish_on_commit`` (a class, so the group committer can tell
+    it from other after-commit work: live events leave with the answers, the rest after them)."""
+
+    __slots__ = ("group", "event")
+
+    def __init__(self, group: str, event: dict[str, Any]) -> None:
+        self.group = group
+        self.event = event
+
+    def __call__(self) -> None:
+        publish(self.group, self.event)
+
+
 def publish_on_commit(group: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: publish(group, event))
+    transaction.on_commit(PublishOnCommit(group, event))

@@ -34,7 +34,7 @@ from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
 from django.db import DatabaseError, connection, transaction
 
-from core.events import publish_deferred
+from core.events import PublishOnCommit, publish_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -252,9 +252,10 @@ def _execute(
                 if log:
                     ocpp_messages_record(messages=log)
                 if hooks is not None:
-                    # Taken out of Django's list: they run after the answers (``_run_hooks``).
-                    hooks.extend(func for _savepoints, func, _robust in connection.run_on_commit)
-                    connection.run_on_commit = []
+                    # After-commit work is taken out of Django's list: it runs after the answers
+                    # (``_run_hooks``). Live events stay: at the commit they join ``pending``.
+                    hooks.extend(f for _s, f, _r in connection.run_on_commit if not isinstance(f, PublishOnCommit))
+                    connection.run_on_commit = [h for h in connection.run_on_commit if isinstance(h[1], PublishOnCommit)]
         for item in items:
             item.ok = True
         events.extend(pending)

@@ -214,3 +214,13 @@ async def test_the_charger_is_answered_before_the_after_commit_work_runs() -> No
     await asyncio.sleep(0.1)
     assert seen == ["hook"]
     await committer().aclose()
+
+
+def test_live_events_leave_with_the_answers_not_with_the_after_commit_work() -> None:
+    a = StationFactory()
+    seen: list[str] = []
+    items = [item(rename_then_notify, pk=a.pk, name="A", seen=seen), item(rename, pk=a.pk, name="B")]
+    events: list[tuple[str, dict[str, Any]]] = []
+    hooks: list[Any] = []
+    _execute(items, [], events, hooks)
+    assert [e["name"] for _, e in events] == ["B"] and len(hooks) == 1
