@@ -379,8 +379,9 @@ def _request_limit_stop(*, transaction: Transaction, reason: str, now: datetime)
 
 def _enqueue(task_name: str, *args: object) -> None:
     from billing import tasks
+    from core.tasks import enqueue
 
-    getattr(tasks, task_name).delay(*args)
+    enqueue(getattr(tasks, task_name), *args)
 
 
 # --- Refunds ----------------------------------------------------------------------------------

@@ -182,10 +182,11 @@ def _unread_count(user_id: int) -> int:
 
 
 def _enqueue_email(notification_id: int) -> None:
+    from core.tasks import enqueue
     from notifications.tasks import notification_email_send
 
     try:
-        notification_email_send.delay(notification_id)
+        enqueue(notification_email_send, notification_id)
     except Exception:  # broker down: the retry job sends it later; the domain write stands
         logger.exception("could not enqueue e-mail for notification %s", notification_id)
 

@@ -287,8 +287,12 @@ def _execute(
 
 def _run_hooks(hooks: list[Callable[[], Any]], events: list[tuple[str, dict[str, Any]]]) -> None:
     """A batch's after-commit callbacks in one database transaction, each in a savepoint: one
-    that fails rolls back alone and is logged (the charger's data is committed already)."""
-    with publish_deferred(events):
+    that fails rolls back alone and is logged (the charger's data is committed already). The
+    Celery tasks they enqueue leave together afterwards (``core.tasks.enqueue``)."""
+    from core.tasks import enqueue_batched, enqueue_flush
+
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    with publish_deferred(events), enqueue_batched(calls):
         try:
             with transaction.atomic():
                 for hook in hooks:
@@ -299,6 +303,10 @@ def _run_hooks(hooks: list[Callable[[], Any]], events: list[tuple[str, dict[str,
                         logger.exception("after-commit work failed: %r", hook)
         except DatabaseError:
             logger.exception("could not commit the after-commit work of %d callbacks", len(hooks))
+    try:
+        enqueue_flush(calls)  # the Celery tasks the callbacks asked for: one message
+    except Exception:  # broker down: the periodic jobs catch up (e-mail retry, receipts)
+        logger.exception("could not enqueue %d tasks", len(calls))
 
 
 def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -224,3 +224,16 @@ def test_live_events_leave_with_the_answers_not_with_the_after_commit_work() -> 
     hooks: list[Any] = []
     _execute(items, [], events, hooks)
     assert [e["name"] for _, e in events] == ["B"] and len(hooks) == 1
+
+
+def test_the_tasks_a_batch_of_after_commit_work_enqueues_leave_as_one_message() -> None:
+    from unittest import mock
+
+    from core.tasks import enqueue, enqueue_many
+    from core.tests.test_enqueue import record
+    from stations.protocol.committer import _run_hooks
+
+    with mock.patch.object(enqueue_many, "delay") as many, mock.patch.object(record, "delay") as single:
+        _run_hooks([lambda: enqueue(record, 1), lambda: transaction.on_commit(lambda: enqueue(record, 2))], [])
+    single.assert_not_called()
+    many.assert_called_once_with([["core.tests.record", [1]], ["core.tests.record", [2]]])
