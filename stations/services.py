@@ -288,6 +288,7 @@ def station_mark_offline_stale(*, now: datetime) -> int:
 class BootResult:
     status: str
     interval: int
+    power_limit_w: int | None = None  # the station's power limit, re-sent after a boot
 
 
 _BOOT_FIELDS = {
@@ -326,7 +327,9 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
         fields.append("last_boot_at")
     station.save(update_fields=fields)
     _publish_station(station, station_event(station))
-    return BootResult(status=str(station.registration_status), interval=station.heartbeat_interval)
+    return BootResult(
+        status=str(station.registration_status), interval=station.heartbeat_interval, power_limit_w=station.power_limit_w,
+    )
 
 
 def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: datetime) -> BootResult:
@@ -344,7 +347,7 @@ def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: 
     with connection.cursor() as cursor:
         cursor.execute(
             f'UPDATE "{table}" SET {", ".join(sets)} WHERE charge_point_id = %s '
-            f"RETURNING id, registration_status, heartbeat_interval",
+            f"RETURNING id, registration_status, heartbeat_interval, power_limit_w",
             params,
         )
         row = cursor.fetchone()
@@ -353,7 +356,7 @@ def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: 
     event = _station_event_by_id(row[0])
     publish_on_commit(DASHBOARD_GROUP, event)
     publish_on_commit(station_group(charge_point_id), event)
-    return BootResult(status=row[1], interval=row[2])
+    return BootResult(status=row[1], interval=row[2], power_limit_w=row[3])
 
 
 @transaction.atomic

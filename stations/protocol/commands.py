@@ -66,8 +66,11 @@ class RemoteCommandsMixin:
         finally:
             acked.set()
 
-    async def commands_on_ready(self) -> None:
-        """The charger may receive calls now: re-send the station's power limit after a boot."""
+    async def commands_on_ready(self, *, power_limit: bool = True) -> None:
+        """The charger may receive calls now: re-send the station's power limit after a boot
+        (``power_limit=False``: the station is known to have none)."""
+        if not power_limit:
+            return
         from stations.remote_services import power_limit_reapply_after_boot
 
         async def reapply() -> None:

@@ -219,13 +219,15 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
         )
         await self.close()
 
-    async def _set_ready(self) -> None:
+    async def _set_ready(self, *, power_limit: bool = True) -> None:
         if not self.ready.is_set():
             self.ready.set()
-            await self.commands_on_ready()
+            await self.commands_on_ready(power_limit=power_limit)
 
     async def _boot_accepted(self) -> None:
-        await self._set_ready()
+        # The boot's own statement said whether the station has a power limit to re-send: most
+        # have none, and a boot storm then costs no extra query per charger.
+        await self._set_ready(power_limit=self.charge_point.boot_power_limit_w is not None)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, through a hop to its

@@ -135,6 +135,7 @@ class CentralSystemV16(ChargePoint):
         self.message_sink = message_sink
         self.on_boot_accepted = on_boot_accepted
         self._boot_status = ""
+        self.boot_power_limit_w: int | None = None  # what the last accepted boot said
         self._current: tuple[str, str] | None = None  # (unique id, action) of the call being answered
 
     # The library makes a response queue and a call lock for every connection; most chargers
@@ -240,6 +241,7 @@ class CentralSystemV16(ChargePoint):
         details = {"charge_point_vendor": charge_point_vendor, "charge_point_model": charge_point_model, **kwargs}
         result = await self.run(station_services.station_boot, charge_point_id=self.id, details=details, now=now)
         self._boot_status = result.status
+        self.boot_power_limit_w = result.power_limit_w
         return call_result.BootNotification(current_time=frames.utc_z(now), interval=result.interval, status=result.status)
 
     @after(Action.boot_notification)

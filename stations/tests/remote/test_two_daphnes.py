@@ -258,3 +258,21 @@ async def test_a_power_limit_set_through_the_api_reaches_the_charger(live: Live)
     assert action == "SetChargingProfile"
     assert payload["csChargingProfiles"]["chargingProfilePurpose"] == "ChargePointMaxProfile"
     assert payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 11000
+
+
+async def test_a_station_with_a_power_limit_gets_it_at_boot_and_one_without_gets_nothing(live: Live) -> None:
+    limited = await live.charger(power_limit_w=7000)
+    plain = await live.charger()
+    await _wait_for_received(limited, 1)
+    [(action, payload)] = limited.received
+    assert action == "SetChargingProfile"
+    assert payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 7000
+    await asyncio.sleep(0.5)
+    assert plain.received == []
+
+
+async def _wait_for_received(charger: Any, count: int, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(charger.received) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{charger.id} received {charger.received}"
+        await asyncio.sleep(0.05)
