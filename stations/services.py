@@ -95,6 +95,7 @@ class ConnectResult:
     refused: str = ""
     station_id: int | None = None
     replaced_channel: str = ""
+    power_limit_w: int | None = None  # re-sent when the station is ready at once
     ready: bool = False
     created: bool = False
 
@@ -188,7 +189,8 @@ def station_connect(
     ready = station.registration_status == RegistrationStatus.ACCEPTED and station.last_boot_at is not None
     _publish_station(station, station_event(station))
     return ConnectResult(
-        station_id=station.pk, replaced_channel=replaced, ready=ready, created=created
+        station_id=station.pk, replaced_channel=replaced, ready=ready, created=created,
+        power_limit_w=station.power_limit_w,
     )
 
 
@@ -205,19 +207,19 @@ def _station_connect_known(
             f'WITH old AS (SELECT id, channel_name FROM "{table}" WHERE charge_point_id = %s AND password_hash = \'\' '
             f'FOR NO KEY UPDATE) UPDATE "{table}" s SET connected = TRUE, channel_name = %s, server_id = %s, '
             f"connected_at = %s, remote_address = %s FROM old WHERE s.id = old.id "
-            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at",
+            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at, s.power_limit_w",
             [charge_point_id, channel_name, server_id, now, remote_address[:64]],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    station_id, old_channel, registration, last_boot_at = row
+    station_id, old_channel, registration, last_boot_at, power_limit_w = row
     event = _station_event_by_id(station_id)
     publish_on_commit(DASHBOARD_GROUP, event)
     publish_on_commit(station_group(charge_point_id), event)
     return ConnectResult(
         station_id=station_id, replaced_channel=old_channel if old_channel and old_channel != channel_name else "",
-        ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None,
+        ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None, power_limit_w=power_limit_w,
     )
 
 

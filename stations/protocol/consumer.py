@@ -210,7 +210,7 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
         await self.accept(subprotocol=SUBPROTOCOL_16)
         logger.info("%s connected from %s", self.charge_point_id, self.remote_address)
         if result.ready:
-            await self._set_ready()
+            await self._set_ready(power_limit=result.power_limit_w is not None)
 
     async def _refuse(self, reason: str) -> None:
         await database_sync_to_async(refused_connection_record)(

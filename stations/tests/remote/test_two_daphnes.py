@@ -276,3 +276,13 @@ async def _wait_for_received(charger: Any, count: int, timeout: float = 10.0) ->
     while len(charger.received) < count:
         assert asyncio.get_running_loop().time() < deadline, f"{charger.id} received {charger.received}"
         await asyncio.sleep(0.05)
+
+
+async def test_a_booted_station_with_a_power_limit_gets_it_when_it_reconnects(live: Live) -> None:
+    from django.utils import timezone
+
+    charger = await live.charger(power_limit_w=5000, last_boot_at=timezone.now())
+    await _wait_for_received(charger, 1)
+    [(action, payload)] = charger.received
+    assert action == "SetChargingProfile"
+    assert payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 5000
