@@ -89,3 +89,31 @@ def insert(obj: models.Model, *, on_conflict_nothing: bool = False) -> bool:
     obj._state.adding = False
     obj._state.db = connection.alias
     return True
+
+
+def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model, Sequence[str]]]) -> None:
+    """Several ``update_fields`` in one UPDATE … FROM (VALUES …): every row gets the union of the
+    changed fields, from its instance (the caller holds the rows locked and loaded)."""
+    if not changes:
+        return
+    if len(changes) == 1:
+        update_fields(*changes[0])
+        return
+    meta = model._meta
+    names = list(dict.fromkeys(name for _obj, fields in changes for name in fields))
+    targets = [meta.get_field(name) for name in names]
+    pk = meta.pk
+    casts = [pk.cast_db_type(connection)] + [field.cast_db_type(connection) for field in targets]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params: list[Any] = []
+    for obj, _fields in changes:
+        params.append(obj.pk)
+        params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in targets)
+    columns = ", ".join(["id__"] + [f"c{i}" for i in range(len(targets))])
+    assignments = ", ".join(f'"{field.column}" = v.c{i}' for i, field in enumerate(targets))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{meta.db_table}" SET {assignments} FROM (VALUES {", ".join([row] * len(changes))}) '
+            f'v({columns}) WHERE "{meta.db_table}"."{pk.column}" = v.id__',
+            params,
+        )

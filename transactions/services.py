@@ -198,40 +198,50 @@ _SAMPLE_COLUMNS = ("transaction_id", "station_id", "connector_id", "timestamp", 
                    "context", "unit", "value", "raw_value", "raw_unit", "suspect")
 
 
-def _insert_samples(
+def _sample_rows(
     *, tx_id: int | None, station_id: int, connector_number: int, samples: Sequence[Sample], flags: Sequence[bool]
-) -> None:
-    """One INSERT … ON CONFLICT DO NOTHING for all samples (the hot path: compiled once, by hand)."""
-    rows = [
+) -> list[tuple[Any, ...]]:
+    return [
         (tx_id, station_id, connector_number, s.timestamp, s.measurand[:48], s.phase[:8], s.location[:8],
          s.context[:24], s.unit[:12], s.value, s.raw_value, s.raw_unit[:12], flag)
         for s, flag in zip(samples, flags)
     ]
+
+
+def _insert_sample_rows(rows: Sequence[tuple[Any, ...]]) -> None:
+    """One INSERT … ON CONFLICT DO NOTHING for all samples (the hot path: compiled once, by hand)."""
+    if not rows:
+        return
     if connection.vendor != "postgresql":
         MeterValue.objects.bulk_create(
             [MeterValue(**dict(zip(_SAMPLE_COLUMNS, row))) for row in rows], ignore_conflicts=True
         )
         return
     placeholders = "(" + ",".join(["%s"] * len(_SAMPLE_COLUMNS)) + ")"
-    sql = (
+    statement = (
         f'INSERT INTO "{MeterValue._meta.db_table}" ({", ".join(_SAMPLE_COLUMNS)}) VALUES '
         + ",".join([placeholders] * len(rows)) + " ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
+        cursor.execute(statement, [value for row in rows for value in row])
 
 
 def _store_samples(
     *, station_id: int, connector_number: int, tx: Transaction | None, samples: Sequence[Sample],
-    dirty: list[str] | None = None,
+    dirty: list[str] | None = None, rows: list[tuple[Any, ...]] | None = None,
 ) -> _Figures:
-    """Insert the samples and move the session's running figures on; the changed fields are
-    saved now, or appended to ``dirty`` for the caller's one UPDATE."""
+    """Insert the samples (or add their rows to ``rows``, for the caller's one INSERT) and move
+    the session's running figures on; the changed fields are saved now, or appended to
+    ``dirty`` for the caller's one UPDATE."""
     flags, figures = _apply_samples(tx, samples)
     if samples:
         # A resent MeterValues (or transactionData repeating samples) hits the unique constraint.
-        _insert_samples(tx_id=tx.pk if tx is not None else None, station_id=station_id,
-                        connector_number=connector_number, samples=samples, flags=flags)
+        new_rows = _sample_rows(tx_id=tx.pk if tx is not None else None, station_id=station_id,
+                                connector_number=connector_number, samples=samples, flags=flags)
+        if rows is not None:
+            rows.extend(new_rows)
+        else:
+            _insert_sample_rows(new_rows)
     if tx is not None:
         fields: list[str] = []
         if figures.energy_register is not None:
@@ -400,30 +410,22 @@ def _station_and_active_transaction(*, charge_point_id: str, connector_id: int) 
     return row[0], row[1]
 
 
-def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transaction | None:
-    """The session row, locked (FOR NO KEY UPDATE), if it belongs to the station, with its
-    connector's status (what billing's idle tracking reads) and the driver's balance (what the
-    balance limit reads) in the same query. Written as SQL: this runs for every MeterValues, and
-    compiling the ORM query costs more than running it."""
-    if connection.vendor != "postgresql":
-        return (
-            Transaction.objects.select_for_update(no_key=True).select_related("connector")
-            .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
-        )
+def _locked_sql(where: str) -> tuple[str, int]:
+    """The session rows, locked (FOR NO KEY UPDATE), with their connector's status (what billing's
+    idle tracking reads), the driver's balance (what the balance limit reads) and the station's
+    name, in one hand-written statement; and how many Transaction columns lead each row."""
     names, select = sql.columns(Transaction, "t")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {select}, c.connector_id, c.status, c.status_at, u.balance, s.charge_point_id, s.name "
-            f'FROM "{Transaction._meta.db_table}" t JOIN "{Station._meta.db_table}" s ON s.id = t.station_id '
-            f'JOIN "{Connector._meta.db_table}" c ON c.id = t.connector_id '
-            f'LEFT JOIN "{User._meta.db_table}" u ON u.id = t.user_id '
-            "WHERE t.id = %s AND s.charge_point_id = %s FOR NO KEY UPDATE OF t",
-            [transaction_id, charge_point_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    count = len(names)
+    return (
+        f"SELECT {select}, c.connector_id, c.status, c.status_at, u.balance, s.charge_point_id, s.name "
+        f'FROM "{Transaction._meta.db_table}" t JOIN "{Station._meta.db_table}" s ON s.id = t.station_id '
+        f'JOIN "{Connector._meta.db_table}" c ON c.id = t.connector_id '
+        f'LEFT JOIN "{User._meta.db_table}" u ON u.id = t.user_id '
+        f"WHERE {where} ORDER BY t.id FOR NO KEY UPDATE OF t"
+    ), len(names)
+
+
+def _locked_row(row: Sequence[Any], count: int) -> Transaction:
+    names, _select = sql.columns(Transaction, "t")
     tx = sql.instance(Transaction, names, row[:count])
     connector_number, status, status_at, balance, station_cp_id, station_name = row[count:]
     # The station as far as events and notifications name it (other fields load on access).
@@ -437,6 +439,37 @@ def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transac
     Transaction.connector.field.set_cached_value(tx, connector)
     tx.user_balance = balance  # type: ignore[attr-defined]  # read by billing's balance limit
     return tx
+
+
+def _transaction_locked(*, charge_point_id: str, transaction_id: int) -> Transaction | None:
+    """The session row, locked, if it belongs to the station (see ``_locked_sql``). Written as
+    SQL: this runs for every MeterValues, and compiling the ORM query costs more than running it."""
+    if connection.vendor != "postgresql":
+        return (
+            Transaction.objects.select_for_update(no_key=True).select_related("connector")
+            .filter(pk=transaction_id, station__charge_point_id=charge_point_id).first()
+        )
+    statement, count = _locked_sql("t.id = %s AND s.charge_point_id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [transaction_id, charge_point_id])
+        row = cursor.fetchone()
+    return _locked_row(row, count) if row is not None else None
+
+
+def _transactions_locked(ids: Sequence[int]) -> dict[int, Transaction]:
+    """``_transaction_locked`` for many sessions in one statement (locked in id order); the
+    caller checks each one's station."""
+    if not ids:
+        return {}
+    statement, count = _locked_sql("t.id = ANY(%s)")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [sorted(set(ids))])
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        tx = _locked_row(row, count)
+        found[tx.pk] = tx
+    return found
 
 
 @transaction.atomic
@@ -453,13 +486,10 @@ def meter_values_record(
     Samples are inserted ignoring conflicts, so a resend stores nothing new. ``transaction_id``
     unknown or of another station: the samples are kept without a session. Without one, samples
     on a connector with an active session belong to it. Returns the number of samples parsed.
+    ``meter_values_record.many`` does the same for many messages with a few statements in all.
     """
-    from billing.services import session_cost_update
-
     samples = samples_parse(meter_values)
     tx: Transaction | None = None
-    # One query on the hot path: the session, locked. No join to the wide Station row (compiling
-    # it costs more than the round trip); the station is loaded only when some code asks for it.
     if transaction_id is not None:
         tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=transaction_id)
         if tx is None:
@@ -470,19 +500,126 @@ def meter_values_record(
         if transaction_id is None and active_id is not None:
             tx = _transaction_locked(charge_point_id=charge_point_id, transaction_id=active_id)
     station_id = tx.station_id if tx is not None else station_id
-    dirty: list[str] = []
-    figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples, dirty=dirty)
-    if tx is not None and figures.latest is not None and tx.stopped_at is None:
-        dirty.extend(session_cost_update(transaction=tx, now=now, save=False))
+    assert station_id is not None
+    rows: list[tuple[Any, ...]] = []
+    figures, dirty = _meter_samples(station_id=station_id, connector_id=connector_id, tx=tx, samples=samples, rows=rows)
+    _insert_sample_rows(rows)
+    _meter_cost(charge_point_id=charge_point_id, connector_id=connector_id, tx=tx, figures=figures, now=now, dirty=dirty)
     if tx is not None and dirty:
         _save_fields(tx, dirty)  # the figures and the running cost: one UPDATE
-    if tx is not None and figures.latest is not None:
-        _publish(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
-        _publish(charge_point_id, {
-            "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
-            "energy_wh": tx.energy_wh, "power_w": tx.power_w, "soc": tx.soc,
-        })
     return len(samples)
+
+
+def _meter_samples(
+    *, station_id: int, connector_id: int, tx: Transaction | None, samples: Sequence[Sample],
+    rows: list[tuple[Any, ...]],
+) -> tuple[_Figures, list[str]]:
+    """One MeterValues once its session is loaded, first half: its sample rows (added to
+    ``rows``) and the session's running figures (the changed fields are returned)."""
+    dirty: list[str] = []
+    figures = _store_samples(station_id=station_id, connector_number=connector_id, tx=tx, samples=samples,
+                             dirty=dirty, rows=rows)
+    return figures, dirty
+
+
+def _meter_cost(
+    *, charge_point_id: str, connector_id: int, tx: Transaction | None, figures: _Figures, now: datetime,
+    dirty: list[str],
+) -> None:
+    """Second half, once the samples are inserted (time-of-use pricing reads them): the running
+    cost (its fields join ``dirty``) and the live events."""
+    from billing.services import session_cost_update
+
+    if tx is None or figures.latest is None:
+        return
+    if tx.stopped_at is None:
+        dirty.extend(session_cost_update(transaction=tx, now=now, save=False))
+    _publish(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
+    _publish(charge_point_id, {
+        "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
+        "energy_wh": tx.energy_wh, "power_w": tx.power_w, "soc": tx.soc,
+    })
+
+
+def _meter_values_record_many(calls: Sequence[Mapping[str, Any]]) -> list[int]:
+    """``meter_values_record`` for many messages of different chargers (the group committer's
+    batch) in one database transaction: one statement locks their sessions, one finds the
+    stations (and active sessions) of those sent without a known session, one inserts every
+    sample and one updates every session. Same rules and results as one call each. PostgreSQL.
+    """
+    parsed = [samples_parse(call["meter_values"]) for call in calls]
+    wanted = [call["transaction_id"] for call in calls if call.get("transaction_id") is not None]
+    if len(wanted) != len(set(wanted)):  # one session twice in a batch: keep the order, one by one
+        return [_unwrapped_meter(**call) for call in calls]
+    locked = _transactions_locked(wanted)
+    txs: list[Transaction | None] = []
+    for call in calls:
+        tx = locked.get(call["transaction_id"]) if call.get("transaction_id") is not None else None
+        if tx is not None and tx.station.charge_point_id != call["charge_point_id"]:
+            tx = None  # a session of another station: like an unknown one
+        if tx is None and call.get("transaction_id") is not None:
+            logger.warning("%s: MeterValues for unknown transaction %s", call["charge_point_id"], call["transaction_id"])
+        txs.append(tx)
+    unresolved = [i for i, tx in enumerate(txs) if tx is None]
+    station_ids: dict[int, int] = {}
+    if unresolved:
+        found = _stations_and_active_transactions([(calls[i]["charge_point_id"], calls[i]["connector_id"]) for i in unresolved])
+        active: dict[int, int] = {}
+        for i, (station_id, active_id) in zip(unresolved, found):
+            station_ids[i] = station_id
+            if calls[i].get("transaction_id") is None and active_id is not None:
+                active[i] = active_id
+        if len(set(active.values())) != len(active) or set(active.values()) & set(locked):
+            return [_unwrapped_meter(**call) for call in calls]  # rare overlaps: one by one
+        more = _transactions_locked(list(active.values()))
+        for i, active_id in active.items():
+            tx = more.get(active_id)
+            if tx is not None and tx.station.charge_point_id == calls[i]["charge_point_id"]:
+                txs[i] = tx
+    rows: list[tuple[Any, ...]] = []
+    applied = [
+        _meter_samples(station_id=tx.station_id if tx is not None else station_ids[i], connector_id=call["connector_id"],
+                       tx=tx, samples=samples, rows=rows)
+        for i, (call, tx, samples) in enumerate(zip(calls, txs, parsed))
+    ]
+    _insert_sample_rows(rows)
+    changed: list[tuple[Transaction, list[str]]] = []
+    for call, tx, (figures, dirty) in zip(calls, txs, applied):
+        _meter_cost(charge_point_id=call["charge_point_id"], connector_id=call["connector_id"], tx=tx, figures=figures,
+                    now=call["now"], dirty=dirty)
+        if tx is not None and dirty:
+            changed.append((tx, dirty))
+    sql.update_many(Transaction, changed)
+    return [len(samples) for samples in parsed]
+
+
+def _unwrapped_meter(**kwargs: Any) -> int:
+    return meter_values_record.__wrapped__(**kwargs)  # type: ignore[attr-defined, no-any-return]
+
+
+def _stations_and_active_transactions(wanted: Sequence[tuple[str, int]]) -> list[tuple[int, int | None]]:
+    """``_station_and_active_transaction`` for many (charge point id, connector) pairs, in one
+    statement. Raises Station.DoesNotExist when one is unknown."""
+    stations, connectors = Station._meta.db_table, Connector._meta.db_table
+    table = Transaction._meta.db_table
+    values = ", ".join(["(%s::integer, %s::text, %s::integer)"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.i, s.id, (SELECT t.id FROM \"{table}\" t JOIN \"{connectors}\" c ON c.id = t.connector_id "
+            f"WHERE t.station_id = s.id AND c.connector_id = v.connector AND v.connector > 0 AND t.stopped_at IS NULL "
+            f"ORDER BY t.started_at DESC LIMIT 1) FROM (VALUES {values}) v(i, cp, connector) "
+            f'JOIN "{stations}" s ON s.charge_point_id = v.cp',
+            [value for i, (cp, connector) in enumerate(wanted) for value in (i, cp, connector)],
+        )
+        rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    missing = [cp for i, (cp, _c) in enumerate(wanted) if i not in rows]
+    if missing:
+        raise Station.DoesNotExist(missing[0])
+    return [rows[i] for i in range(len(wanted))]
+
+
+# The group committer runs a batch's MeterValues through this (PostgreSQL only).
+meter_values_record.many = _meter_values_record_many  # type: ignore[attr-defined]
 
 
 # --- Stop -----------------------------------------------------------------------------------

@@ -247,8 +247,7 @@ def _execute(
     try:
         with publish_deferred(pending):
             with transaction.atomic():
-                for item in items:
-                    item.result = _unwrapped(item.fn)(**item.kwargs)
+                _run_items(items)
                 if log:
                     ocpp_messages_record(messages=log)
                 if hooks is not None:
@@ -283,6 +282,28 @@ def _execute(
                     ocpp_messages_record(messages=log)
             except DatabaseError:
                 logger.exception("could not write %d OCPP log rows", len(log))
+
+
+def _run_items(items: list[_Item]) -> None:
+    """The optimistic pass's items, in order; a service with a ``many`` form (MeterValues) runs
+    once for all its items, at the place of the first (they come from different chargers: one
+    call in flight per charger)."""
+    groups: dict[Any, list[_Item]] = {}
+    if connection.vendor == "postgresql":
+        for item in items:
+            if getattr(item.fn, "many", None) is not None:
+                groups.setdefault(item.fn, []).append(item)
+    done: set[int] = set()
+    for item in items:
+        if id(item) in done:
+            continue
+        group = groups.get(item.fn)
+        if group is not None and len(group) > 1:
+            for member, result in zip(group, item.fn.many([member.kwargs for member in group])):
+                member.result = result
+                done.add(id(member))
+            continue
+        item.result = _unwrapped(item.fn)(**item.kwargs)
 
 
 def _run_hooks(hooks: list[Callable[[], Any]], events: list[tuple[str, dict[str, Any]]]) -> None:
