@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
 
+from core import sql
 from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
 from stations.models import (
     CHARGE_POINT_ID_PATTERN,
@@ -588,6 +589,7 @@ payload, created_at). The consumer queues tuples: cheaper than model instances o
 
 _LOG_COLUMNS = ("charge_point_id", "station_id", "direction", "message_type", "action", "unique_id", "payload",
                 "created_at")
+_LOG_TYPES = ("text", "bigint", "text", "smallint", "text", "text", "jsonb", "timestamptz")
 
 
 def ocpp_messages_record(*, messages: Iterable[OcppMessage | LogRow]) -> int:
@@ -602,17 +604,10 @@ def ocpp_messages_record(*, messages: Iterable[OcppMessage | LogRow]) -> int:
     if connection.vendor != "postgresql":
         OcppMessage.objects.bulk_create([OcppMessage(**dict(zip(_LOG_COLUMNS, row))) for row in rows])
         return len(rows)
-    placeholders = "(%s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
-    params: list[Any] = []
-    for cp_id, station_id, direction, type_id, action, unique_id, payload, created_at in rows:
-        params += [cp_id, station_id, direction, type_id, action, unique_id,
-                   None if payload is None else json.dumps(payload), created_at]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{OcppMessage._meta.db_table}" ({", ".join(_LOG_COLUMNS)}) VALUES '
-            + ",".join([placeholders] * len(rows)),
-            params,
-        )
+    sql.insert_rows(
+        OcppMessage._meta.db_table, _LOG_COLUMNS, _LOG_TYPES,
+        [(*row[:6], None if row[6] is None else json.dumps(row[6]), row[7]) for row in rows],
+    )
     return len(rows)
 
 

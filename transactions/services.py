@@ -196,6 +196,8 @@ def _apply_samples(tx: Transaction | None, samples: Sequence[Sample]) -> tuple[l
 
 _SAMPLE_COLUMNS = ("transaction_id", "station_id", "connector_id", "timestamp", "measurand", "phase", "location",
                    "context", "unit", "value", "raw_value", "raw_unit", "suspect")
+_SAMPLE_TYPES = ("bigint", "bigint", "integer", "timestamptz", "text", "text", "text", "text", "text", "float8",
+                 "text", "text", "boolean")
 
 
 def _sample_rows(
@@ -217,13 +219,7 @@ def _insert_sample_rows(rows: Sequence[tuple[Any, ...]]) -> None:
             [MeterValue(**dict(zip(_SAMPLE_COLUMNS, row))) for row in rows], ignore_conflicts=True
         )
         return
-    placeholders = "(" + ",".join(["%s"] * len(_SAMPLE_COLUMNS)) + ")"
-    statement = (
-        f'INSERT INTO "{MeterValue._meta.db_table}" ({", ".join(_SAMPLE_COLUMNS)}) VALUES '
-        + ",".join([placeholders] * len(rows)) + " ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [value for row in rows for value in row])
+    sql.insert_rows(MeterValue._meta.db_table, _SAMPLE_COLUMNS, _SAMPLE_TYPES, rows, on_conflict_nothing=True)
 
 
 def _store_samples(
@@ -602,14 +598,13 @@ def _stations_and_active_transactions(wanted: Sequence[tuple[str, int]]) -> list
     statement. Raises Station.DoesNotExist when one is unknown."""
     stations, connectors = Station._meta.db_table, Connector._meta.db_table
     table = Transaction._meta.db_table
-    values = ", ".join(["(%s::integer, %s::text, %s::integer)"] * len(wanted))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT v.i, s.id, (SELECT t.id FROM \"{table}\" t JOIN \"{connectors}\" c ON c.id = t.connector_id "
             f"WHERE t.station_id = s.id AND c.connector_id = v.connector AND v.connector > 0 AND t.stopped_at IS NULL "
-            f"ORDER BY t.started_at DESC LIMIT 1) FROM (VALUES {values}) v(i, cp, connector) "
+            f"ORDER BY t.started_at DESC LIMIT 1) FROM unnest(%s::integer[], %s::text[], %s::integer[]) v(i, cp, connector) "
             f'JOIN "{stations}" s ON s.charge_point_id = v.cp',
-            [value for i, (cp, connector) in enumerate(wanted) for value in (i, cp, connector)],
+            [list(range(len(wanted))), [cp for cp, _c in wanted], [connector for _cp, connector in wanted]],
         )
         rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     missing = [cp for i, (cp, _c) in enumerate(wanted) if i not in rows]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gc
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.consumers import CancellableLayerReceiveMixin
+from core.gcpolicy import policy as gc_policy
 from stations.models import Station
 from stations.protocol import frames
 from stations.protocol.commands import RemoteCommandsMixin
@@ -126,10 +126,9 @@ async def _process_start() -> None:
             await database_sync_to_async(_cleanup_dead_servers_on_this_host)()
         except Exception:
             logger.exception("presence cleanup failed")
-        # Thousands of long-lived consumers make the collector's full passes slow (p99 spikes):
-        # move what exists after start-up out of its sight and collect young objects less often.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        # Thousands of long-lived consumers make the collector's passes slow (p99 spikes): what
+        # outlives start-up and each burst of connections is frozen (core.gcpolicy).
+        gc_policy.start()
         # The ORM lanes release the GIL for every database round trip; with the default 5 ms
         # switch interval each reacquisition can wait that long behind the busy event loop.
         sys.setswitchinterval(0.001)
@@ -208,6 +207,7 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
             on_boot_accepted=self._boot_accepted, response_timeout=settings.CSMS_CALL_TIMEOUT,
         )
         await self.accept(subprotocol=SUBPROTOCOL_16)
+        gc_policy.connected()
         logger.info("%s connected from %s", self.charge_point_id, self.remote_address)
         if result.ready:
             await self._set_ready(power_limit=result.power_limit_w is not None)
@@ -286,6 +286,7 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
     async def disconnect(self, code: int) -> None:
         if self.station_id is None:
             return
+        gc_policy.disconnected()
         self.ready.clear()
         try:
             await self.commands_on_disconnect()

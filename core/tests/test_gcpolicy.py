@@ -1,0 +1,47 @@
+"""The collector policy: freeze what a burst of connections leaves, reclaim once many are gone."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from core.gcpolicy import QUIET_SECONDS, RECLAIM_AFTER_GONE, GcPolicy
+
+
+@pytest.fixture(autouse=True)
+def _restore_gc():
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_survivors_of_a_burst_are_frozen_once_connections_stop_arriving() -> None:
+    policy = GcPolicy()
+    policy.connected()
+    kept = [Cycle() for _ in range(100)]
+    assert policy.step(policy.last_connect + QUIET_SECONDS / 2) == ""  # still arriving
+    frozen_before = gc.get_freeze_count()
+    assert policy.step(policy.last_connect + QUIET_SECONDS) == "freeze"
+    assert gc.get_freeze_count() >= frozen_before + len(kept)
+    assert policy.step(policy.last_connect + 10 * QUIET_SECONDS) == ""  # nothing new since
+
+
+def test_cycles_left_by_gone_connections_are_reclaimed_after_enough_disconnections() -> None:
+    policy = GcPolicy()
+    garbage = [Cycle() for _ in range(50)]
+    gc.freeze()
+    del garbage  # frozen cycles: only a reclaiming pass frees them
+    for _ in range(RECLAIM_AFTER_GONE - 1):
+        policy.disconnected()
+    assert policy.step(0.0) == ""
+    policy.disconnected()
+    assert policy.step(0.0) == "reclaim"
+    assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+    assert gc.get_freeze_count() > 0  # refrozen after the pass
