@@ -6,12 +6,13 @@ its effects. Every function is safe to run twice for the same answer.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,6 +35,13 @@ def _dt(epoch: float | None) -> datetime | None:
 
 def command_mark_sent(*, command_id: int, sent_at: float) -> None:
     """The frame left for the charger (a no-op once the command has ended)."""
+    if connection.vendor == "postgresql":  # on every remote call's path: no ORM compile
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{Command._meta.db_table}" SET state = %s, sent_at = %s WHERE id = %s AND state = %s',
+                [str(CommandState.SENT), _dt(sent_at), command_id, str(CommandState.PENDING)],
+            )
+        return
     Command.objects.filter(pk=command_id, state=CommandState.PENDING).update(
         state=CommandState.SENT, sent_at=_dt(sent_at),
     )
@@ -65,9 +73,22 @@ def _command_write(*, command_id: int, outcome: dict[str, Any]) -> bool:
         "state": outcome["state"], "response": outcome.get("response"), "error": outcome.get("error"),
         "answered_at": _dt(outcome.get("answered_at")),
     }
+    if connection.vendor == "postgresql":  # on every remote call's path: no ORM compile
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{Command._meta.db_table}" SET state = %s, response = %s::jsonb, error = %s::jsonb, '
+                "answered_at = %s, sent_at = COALESCE(sent_at, %s) WHERE id = %s AND state = ANY(%s)",
+                [str(fields["state"]), _json(fields["response"]), _json(fields["error"]), fields["answered_at"], sent_at,
+                 command_id, [str(state) for state in OPEN_STATES]],
+            )
+            return cursor.rowcount > 0
     if sent_at is not None:
         fields["sent_at"] = Coalesce("sent_at", Value(sent_at))
     return bool(Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields))
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 # --- Effects, one per action that leaves something to keep -----------------------------------
