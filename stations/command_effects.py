@@ -97,11 +97,25 @@ def _json(value: Any) -> str | None:
 def _get_configuration(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
     now = timezone.now()
     keys = [k for k in response.get("configurationKey") or [] if isinstance(k, dict) and k.get("key")]
-    ConfigurationKey.objects.bulk_create(
-        [ConfigurationKey(station_id=station_id, key=str(item["key"])[:50], value=item.get("value"),
-                          readonly=bool(item.get("readonly")), updated_at=now) for item in keys],
-        update_conflicts=True, unique_fields=["station", "key"], update_fields=["value", "readonly", "updated_at"],
-    )
+    if connection.vendor == "postgresql":  # on the answer's path: one hand-written upsert
+        keys = list({str(item["key"])[:50]: item for item in keys}.values())  # a key twice: the last
+        table = ConfigurationKey._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO "{table}" (station_id, key, value, readonly, updated_at) '
+                "SELECT %s, k, v, r, %s FROM unnest(%s::text[], %s::text[], %s::boolean[]) AS u(k, v, r) "
+                "ON CONFLICT (station_id, key) DO UPDATE SET value = EXCLUDED.value, readonly = EXCLUDED.readonly, "
+                "updated_at = EXCLUDED.updated_at",
+                [station_id, now, [str(item["key"])[:50] for item in keys],
+                 [None if item.get("value") is None else str(item["value"]) for item in keys],
+                 [bool(item.get("readonly")) for item in keys]],
+            )
+    else:
+        ConfigurationKey.objects.bulk_create(
+            [ConfigurationKey(station_id=station_id, key=str(item["key"])[:50], value=item.get("value"),
+                              readonly=bool(item.get("readonly")), updated_at=now) for item in keys],
+            update_conflicts=True, unique_fields=["station", "key"], update_fields=["value", "readonly", "updated_at"],
+        )
     if not request.get("key"):
         # The whole configuration was read: keys the charger no longer reports are gone.
         ConfigurationKey.objects.filter(station_id=station_id).exclude(
