@@ -37,6 +37,12 @@ test:
 benchmark-ocpp: install
 	@PY=$(PY) ./benchmarks/run_all.sh $(BENCH_ARGS)
 
+# On demand, never in CI: the remote-control round trip across two daphnes (PostgreSQL + Redis).
+# BENCH_ARGS e.g. "--calls 1000 --chargers 1000"; see benchmarks/remote_roundtrip.py --help.
+benchmark-remote: install
+	@DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/csms_bench} \
+		REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(PY) benchmarks/remote_roundtrip.py $(BENCH_ARGS)
+
 check: install
 	@$(PY) manage.py check
 	@$(PY) manage.py makemigrations --check --dry-run -v0
