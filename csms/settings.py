@@ -115,7 +115,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "core.layers.RedisChannelLayer",  # channels-redis, slimmer receive buffers
             "CONFIG": {
                 "hosts": [
                     {

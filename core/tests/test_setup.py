@@ -12,6 +12,6 @@ def test_the_suite_runs_on_postgresql_when_required():
 def test_channel_layer_follows_redis_url():
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
     if settings.REDIS_URL:
-        assert backend == "channels_redis.core.RedisChannelLayer"
+        assert backend == "core.layers.RedisChannelLayer"
     else:
         assert backend == "channels.layers.InMemoryChannelLayer"

@@ -1,0 +1,85 @@
+"""The Redis channel layer with a slimmer receive buffer per channel.
+
+channels-redis keeps one ``BoundedQueue`` (an ``asyncio.Queue``: three deques and an Event, about
+3.3 KB) for every channel a coroutine is receiving on, and every connected charger's consumer
+receives on its own channel all the time (remote commands, close requests reach it that way). At
+10,000 chargers that is 32 MiB for empty queues. ``SlimQueue`` does the same job (capacity, oldest
+message dropped when full, FIFO, cancellable ``get``) in a couple of hundred bytes, allocating its
+lists only when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+from typing import Any
+
+from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
+
+
+class SlimQueue:
+    """What channels-redis uses of its per-channel ``BoundedQueue``: ``empty``, ``qsize``,
+    ``full``, ``put_nowait`` (dropping the oldest message when full), ``get_nowait``, ``get``."""
+
+    __slots__ = ("_maxsize", "_items", "_getters")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self._maxsize = maxsize
+        self._items: collections.deque[Any] | None = None
+        self._getters: list[asyncio.Future[None]] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def full(self) -> bool:
+        return 0 < self._maxsize <= self.qsize()
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            self.get_nowait()  # like channels-redis: a reader that stopped loses the oldest
+        if self._items is None:
+            self._items = collections.deque()
+        self._items.append(item)
+        self._wake_one()
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._getters is None:
+                self._getters = []
+            self._getters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                if waiter in self._getters:
+                    self._getters.remove(waiter)
+                if self._items:
+                    self._wake_one()  # a wake-up this getter took must not be lost
+                raise
+        return self.get_nowait()
+
+    def _wake_one(self) -> None:
+        getters = self._getters
+        while getters:
+            waiter = getters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
+    """channels-redis's layer with ``SlimQueue`` receive buffers (settings: CHANNEL_LAYERS)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.receive_buffer = collections.defaultdict(functools.partial(SlimQueue, self.capacity))

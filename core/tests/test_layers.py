@@ -1,0 +1,71 @@
+"""The slim receive buffer behaves like channels-redis's BoundedQueue, on a real Redis layer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels_redis.core import BoundedQueue
+
+from core.layers import RedisChannelLayer, SlimQueue
+from django.conf import settings
+
+
+async def test_fifo_capacity_and_empty() -> None:
+    queue = SlimQueue(2)
+    assert queue.empty() and queue.qsize() == 0
+    for item in (1, 2, 3):  # full: the oldest goes, like BoundedQueue
+        queue.put_nowait(item)
+    assert queue.qsize() == 2 and queue.full()
+    assert [queue.get_nowait(), await queue.get()] == [2, 3]
+    with pytest.raises(asyncio.QueueEmpty):
+        queue.get_nowait()
+
+
+async def test_a_waiting_get_is_woken_and_a_cancelled_one_loses_nothing() -> None:
+    queue = SlimQueue(10)
+    first = asyncio.ensure_future(queue.get())
+    second = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    first.cancel()
+    queue.put_nowait("a")
+    await asyncio.sleep(0)
+    assert first.cancelled()
+    assert await asyncio.wait_for(second, 1) == "a"
+    taken = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("b")
+    taken.cancel()  # woken, then cancelled before it ran: "b" stays for the next reader
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(queue.get(), 1) == "b"
+
+
+async def test_it_is_a_fraction_of_the_asyncio_queue() -> None:
+    import tracemalloc
+
+    def allocated(make: object) -> int:
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        kept = [make() for _ in range(200)]  # type: ignore[operator]
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        assert len(kept) == 200
+        return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+
+    assert allocated(lambda: SlimQueue(100)) * 5 < allocated(lambda: BoundedQueue(100))
+
+
+@pytest.mark.redis
+async def test_the_layer_sends_and_receives_through_redis() -> None:
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="csms-test-layers")
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "hello", "n": 1})
+    await layer.send(channel, {"type": "hello", "n": 2})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 1
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 2
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.05)
+    await layer.send(channel, {"type": "hello", "n": 3})
+    assert (await asyncio.wait_for(waiting, 5))["n"] == 3
+    assert isinstance(layer.receive_buffer.default_factory(), SlimQueue)
+    await layer.flush()
