@@ -7,6 +7,7 @@ on that path use these helpers (with the ORM as the fallback on other databases)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -15,10 +16,11 @@ from django.db import connection, models
 M = TypeVar("M", bound=models.Model)
 
 
-def columns(model: type[models.Model], alias: str) -> tuple[list[str], str]:
-    """The concrete fields' attnames and ``alias."col", …`` for a SELECT list."""
+@functools.cache
+def columns(model: type[models.Model], alias: str) -> tuple[tuple[str, ...], str]:
+    """The concrete fields' attnames and ``alias."col", …`` for a SELECT list (built once)."""
     fields = model._meta.concrete_fields
-    return [f.attname for f in fields], ", ".join(f'{alias}."{f.column}"' for f in fields)
+    return tuple(f.attname for f in fields), ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
 def instance(model: type[M], names: Sequence[str], values: Sequence[Any]) -> M:
