@@ -100,7 +100,9 @@ def _pid_alive(pid: int) -> bool:
 
 def _cleanup_dead_servers_on_this_host() -> int:
     """Presence rows of this host whose server process is gone (a restart) are cleared."""
-    ids = set(Station.objects.filter(server_id__startswith=HOST_PREFIX).values_list("server_id", flat=True))
+    # DISTINCT: a few server ids, not one row per station (thousands, at the start of a boot storm).
+    ids = set(Station.objects.filter(server_id__startswith=HOST_PREFIX).order_by()
+              .values_list("server_id", flat=True).distinct())
     alive = {SERVER_ID}
     for server_id in ids:
         try:
