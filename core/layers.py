@@ -78,8 +78,29 @@ class SlimQueue:
 
 
 class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
-    """channels-redis's layer with ``SlimQueue`` receive buffers (settings: CHANNEL_LAYERS)."""
+    """channels-redis's layer with ``SlimQueue`` receive buffers (settings: CHANNEL_LAYERS), and
+    ``groups_with_members`` for senders of many groups at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.receive_buffer = collections.defaultdict(functools.partial(SlimQueue, self.capacity))
+
+    async def groups_with_members(self, groups: list[str]) -> set[str]:
+        """Which of these groups anyone has joined, in one round trip per Redis host.
+
+        A group nobody joined has no key in Redis, and ``group_send`` to it does nothing but
+        costs a script run: the group committer publishes every station's events to the
+        station's group, which only an open station page joins.
+        """
+        by_host: dict[int, list[str]] = {}
+        for group in groups:
+            by_host.setdefault(self.consistent_hash(group), []).append(group)
+        found: set[str] = set()
+        for index, names in by_host.items():
+            pipeline = self.connection(index).pipeline(transaction=False)
+            for name in names:
+                pipeline.exists(self._group_key(name))
+            for name, exists in zip(names, await pipeline.execute()):
+                if exists:
+                    found.add(name)
+        return found

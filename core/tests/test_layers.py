@@ -69,3 +69,14 @@ async def test_the_layer_sends_and_receives_through_redis() -> None:
     assert (await asyncio.wait_for(waiting, 5))["n"] == 3
     assert isinstance(layer.receive_buffer.default_factory(), SlimQueue)
     await layer.flush()
+
+
+@pytest.mark.redis
+async def test_groups_with_members_names_the_joined_groups_only() -> None:
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="csms-test-groups")
+    channel = await layer.new_channel()
+    await layer.group_add("station.JOINED", channel)
+    assert await layer.groups_with_members(["station.JOINED", "station.NOBODY", "dashboard"]) == {"station.JOINED"}
+    await layer.group_discard("station.JOINED", channel)
+    assert await layer.groups_with_members(["station.JOINED"]) == set()
+    await layer.flush()

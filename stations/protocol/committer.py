@@ -371,6 +371,12 @@ async def _send_events(events: list[tuple[str, dict[str, Any]]], layer: Any = No
             await layer.group_send(group, message)
 
     messages = _coalesce(events)
+    if len(messages) > 1 and hasattr(layer, "groups_with_members"):
+        try:  # groups nobody joined (most stations' groups, most of the time) cost nothing
+            listened = await layer.groups_with_members([group for group, _message in messages])
+            messages = [(group, message) for group, message in messages if group in listened]
+        except Exception:  # cannot tell: send them all
+            logger.debug("could not check the groups' members", exc_info=True)
     results = await asyncio.gather(*(send(group, message) for group, message in messages), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):

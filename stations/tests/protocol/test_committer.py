@@ -237,3 +237,27 @@ def test_the_tasks_a_batch_of_after_commit_work_enqueues_leave_as_one_message() 
         _run_hooks([lambda: enqueue(record, 1), lambda: transaction.on_commit(lambda: enqueue(record, 2))], [])
     single.assert_not_called()
     many.assert_called_once_with([["core.tests.record", [1]], ["core.tests.record", [2]]])
+
+
+@pytest.mark.redis
+async def test_a_batch_skips_the_groups_nobody_joined() -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("station.WATCHED", channel)
+    sent: list[str] = []
+    original = layer.group_send
+
+    async def recording(group: str, message: dict[str, Any]) -> None:
+        sent.append(group)
+        await original(group, message)
+
+    layer.group_send = recording  # type: ignore[method-assign]
+    try:
+        await _send_events([("station.WATCHED", {"type": "a"}), ("station.UNWATCHED", {"type": "b"})], layer)
+    finally:
+        del layer.group_send
+    assert sent == ["station.WATCHED"]
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["event"] == {"type": "a"}
+    await layer.group_discard("station.WATCHED", channel)
