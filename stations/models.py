@@ -234,8 +234,12 @@ class MessageDirection(models.TextChoices):
 class OcppMessage(models.Model):
     """The OCPP message log, per station, bounded by retention (see the purge job)."""
 
-    charge_point_id = models.CharField(max_length=48, db_index=True)
-    station = models.ForeignKey(Station, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    # Both lead an index below (a charger's latest messages): every row keeps three indexes
+    # up to date, not five.
+    charge_point_id = models.CharField(max_length=48)
+    station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=3, choices=MessageDirection.choices)
     message_type = models.PositiveSmallIntegerField(help_text="2 CALL, 3 CALLRESULT, 4 CALLERROR")
     action = models.CharField(max_length=64, blank=True)
@@ -249,6 +253,7 @@ class OcppMessage(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["station", "-created_at"]),
+            models.Index(fields=["charge_point_id", "-created_at"], name="ocppmessage_cp_latest"),
             models.Index(fields=["created_at"]),
         ]
 

@@ -13,11 +13,15 @@ class Transaction(models.Model):
     ``energy_wh``/``cost`` follow the latest meter value while active and are final after stop.
     """
 
-    station = models.ForeignKey("stations.Station", on_delete=models.PROTECT, related_name="transactions")
+    # station and user lead the (…, -started_at) indexes below: no index of their own.
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     connector = models.ForeignKey("stations.Connector", on_delete=models.PROTECT, related_name="transactions")
     id_tag = models.CharField(_("id tag"), max_length=20)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions",
+        db_index=False,
     )
     reservation = models.ForeignKey(
         "reservations.Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -68,6 +72,8 @@ class Transaction(models.Model):
             models.Index(fields=["user", "-started_at"]),
             models.Index(fields=["station", "-started_at"]),
             models.Index(fields=["stopped_at"]),
+            # Authorize's ConcurrentTx check: the open sessions of one id tag, however many are open.
+            models.Index(fields=["id_tag"], condition=models.Q(stopped_at__isnull=True), name="transaction_open_id_tag"),
         ]
 
     def __str__(self) -> str:
@@ -81,10 +87,14 @@ class Transaction(models.Model):
 class MeterValue(models.Model):
     """One sampled value. ``value`` is normalised (energy Wh, power W); ``raw_value``/``raw_unit`` as sent."""
 
+    # Both foreign keys lead an index below (a session's curve, the resend constraint): every
+    # sample written keeps two indexes up to date, not four.
     transaction = models.ForeignKey(
-        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
+        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values", db_index=False
     )
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, related_name="meter_values")
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.CASCADE, related_name="meter_values", db_index=False
+    )
     connector_id = models.PositiveIntegerField()
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=48, default="Energy.Active.Import.Register")
