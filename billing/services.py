@@ -42,6 +42,7 @@ from billing.models import (
 from billing.pricing import Period, Pricing, TariffSpec, price_session
 from core import sql
 from core.exceptions import InvalidInput, NotFound
+from core.tasks import EnqueueOnCommit
 from stations.models import ConnectorStatus, Station
 from transactions.models import MeterValue, Transaction
 
@@ -212,13 +213,12 @@ def session_settle(
             hold = Payment.objects.filter(transaction=tx, kind=PaymentKind.SESSION_HOLD).first()
             if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
                 payment_id = hold.pk
-                db_transaction.on_commit(lambda: _enqueue("payment_capture", payment_id), robust=True)
+                db_transaction.on_commit(EnqueueOnCommit(_enqueue, "payment_capture", payment_id), robust=True)
         if connection.vendor == "postgresql":
             sql.insert(SessionBilling(transaction_id=tx.pk), on_conflict_nothing=True)
         else:
             SessionBilling.objects.get_or_create(transaction=tx)
-        pk = tx.pk
-        db_transaction.on_commit(lambda: _enqueue("receipt_send", pk), robust=True)
+        db_transaction.on_commit(EnqueueOnCommit(_enqueue, "receipt_send", tx.pk), robust=True)
         return tx
 
 
@@ -373,8 +373,9 @@ def _request_limit_stop(*, transaction: Transaction, reason: str, now: datetime)
         limit_stop_requested_at=now, limit_reason=reason
     )
     if claimed:
-        pk = transaction.pk
-        db_transaction.on_commit(lambda: _enqueue("session_stop_over_limit", pk, reason), robust=True)
+        db_transaction.on_commit(
+            EnqueueOnCommit(_enqueue, "session_stop_over_limit", transaction.pk, reason), robust=True
+        )
 
 
 def _enqueue(task_name: str, *args: object) -> None:

@@ -44,6 +44,25 @@ def enqueue(task: Any, *args: Any) -> None:
     task.delay(*args)
 
 
+class EnqueueOnCommit:
+    """An on-commit callback that only enqueues tasks: ``fn(*args)``, where ``fn`` calls
+    ``enqueue``. It does no database work, so the group committer runs it without a savepoint of
+    its own (two round trips saved per callback)."""
+
+    __slots__ = ("fn", "args")
+    savepoint = False
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self.fn = fn
+        self.args = args
+
+    def __call__(self) -> None:
+        self.fn(*self.args)
+
+    def __repr__(self) -> str:
+        return f"EnqueueOnCommit({getattr(self.fn, '__name__', self.fn)}, {', '.join(map(repr, self.args))})"
+
+
 def enqueue_flush(calls: list[tuple[str, tuple[Any, ...]]]) -> None:
     """Send noted calls: one message for several, the task itself for one."""
     if len(calls) == 1:

@@ -13,8 +13,9 @@ user turned both channels off: it is the record that the occasion was handled.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import select_template
@@ -32,6 +34,7 @@ from accounts.models import STAFF_ROLES, User
 from core import sql
 from core.events import publish_on_commit, user_group
 from core.exceptions import InvalidInput, NotFound
+from core.tasks import EnqueueOnCommit
 from notifications import messages
 from notifications.models import Notification, NotificationChannel, NotificationKind, NotificationPreference
 
@@ -131,22 +134,9 @@ def notification_send(
     """
     if not user.is_active:
         return None
-    params = dict(params or {})
-    default_title, default_body = messages.TEXTS[kind]
-    channels = notification_channels_enabled(user_id=user.pk, kind=kind)
-    with translation.override(_language(user)):
-        rendered_title = _render(title or default_title, params)[:200]
-        rendered_body = _render(body or default_body, params)
-    notification = Notification(
-        user=user,
-        kind=kind,
-        dedup_key=dedup_key[:200],
-        title=rendered_title,
-        body=rendered_body,
-        data={**{k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}, **(data or {})},
-        created_at=now or timezone.now(),
-        in_app=channels[NotificationChannel.IN_APP],
-        email=channels[NotificationChannel.EMAIL] and bool(user.email),
+    notification = _notification_new(
+        user=user, kind=kind, dedup_key=dedup_key, params=params, title=title, body=body, data=data, now=now,
+        channels=notification_channels_enabled(user_id=user.pk, kind=kind),
     )
     if connection.vendor == "postgresql":
         # A duplicate (a job run twice, two racing hooks) is skipped by the unique constraint.
@@ -158,15 +148,116 @@ def notification_send(
                 notification.save(force_insert=True)
         except IntegrityError:
             return None
+    _notification_announce(notification, unread=_unread_count(user.pk) if notification.in_app else 0)
+    return notification
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One notification ``notifications_send_many`` is asked for (``notification_send``'s arguments)."""
+
+    user: User
+    kind: str
+    dedup_key: str
+    params: Mapping[str, Any]
+
+
+_NOTIFICATION_COLUMNS = ("user_id", "kind", "title", "body", "data", "dedup_key", "created_at", "in_app", "email")
+_NOTIFICATION_TYPES = ("bigint", "text", "text", "text", "jsonb", "text", "timestamptz", "boolean", "boolean")
+
+
+def notifications_send_many(wanted: Sequence[Wanted], *, now: datetime | None = None) -> list[Notification]:
+    """``notification_send`` for many (PostgreSQL): three statements whatever their number (the
+    preferences, one INSERT that skips duplicates, the unread counts). Returns the new ones."""
+    wanted = [w for w in wanted if w.user.is_active]
+    if not wanted:
+        return []
+    now = now or timezone.now()
+    user_ids = sorted({w.user.pk for w in wanted})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT user_id, kind, channel, enabled FROM "{NotificationPreference._meta.db_table}" '
+            "WHERE user_id = ANY(%s)",
+            [user_ids],
+        )
+        chosen = {(user_id, kind, channel): enabled for user_id, kind, channel, enabled in cursor.fetchall()}
+    pending: dict[tuple[int, str, str], Notification] = {}
+    for w in wanted:
+        channels = {c: chosen.get((w.user.pk, w.kind, c), True) for c in NotificationChannel.values}
+        notification = _notification_new(
+            user=w.user, kind=w.kind, dedup_key=w.dedup_key, params=w.params, now=now, channels=channels
+        )
+        pending.setdefault((w.user.pk, notification.kind, notification.dedup_key), notification)
+    inserted = sql.insert_rows(
+        Notification._meta.db_table, _NOTIFICATION_COLUMNS, _NOTIFICATION_TYPES,
+        [(n.user_id, n.kind, n.title, n.body, json.dumps(n.data, cls=DjangoJSONEncoder), n.dedup_key, n.created_at,
+          n.in_app, n.email) for n in pending.values()],
+        on_conflict_nothing=True, returning="id, user_id, kind, dedup_key",
+    )
+    sent = []
+    for pk, user_id, kind, dedup_key in inserted:
+        notification = pending[user_id, kind, dedup_key]
+        notification.pk = pk
+        notification._state.adding = False
+        sent.append(notification)
+    sent.sort(key=lambda n: n.pk)
+    in_app = sorted({n.user_id for n in sent if n.in_app})
+    unread: dict[int, int] = {}
+    if in_app:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT user_id, COUNT(*) FROM "{Notification._meta.db_table}" '
+                "WHERE user_id = ANY(%s) AND in_app AND read_at IS NULL GROUP BY user_id",
+                [in_app],
+            )
+            unread = dict(cursor.fetchall())
+    # Each push carries the count as it was just after that notification (the same user's later
+    # ones not yet counted), as sending them one by one would.
+    running = dict(unread)
+    announced: list[tuple[Notification, int]] = []
+    for notification in reversed(sent):
+        count = 0
+        if notification.in_app:
+            count = running[notification.user_id]
+            running[notification.user_id] -= 1
+        announced.append((notification, count))
+    for notification, count in reversed(announced):
+        _notification_announce(notification, unread=count)
+    return sent
+
+
+def _notification_new(
+    *, user: User, kind: str, dedup_key: str, params: Mapping[str, Any] | None, channels: Mapping[str, bool],
+    title: Any = None, body: Any = None, data: Mapping[str, Any] | None = None, now: datetime | None = None,
+) -> Notification:
+    """The notification as it will be stored: texts in the user's language, channels chosen."""
+    params = dict(params or {})
+    default_title, default_body = messages.TEXTS[kind]
+    with translation.override(_language(user)):
+        rendered_title = _render(title or default_title, params)[:200]
+        rendered_body = _render(body or default_body, params)
+    return Notification(
+        user=user,
+        kind=kind,
+        dedup_key=dedup_key[:200],
+        title=rendered_title,
+        body=rendered_body,
+        data={**{k: str(v) if isinstance(v, Promise) else v for k, v in params.items()}, **(data or {})},
+        created_at=now or timezone.now(),
+        in_app=channels[NotificationChannel.IN_APP],
+        email=channels[NotificationChannel.EMAIL] and bool(user.email),
+    )
+
+
+def _notification_announce(notification: Notification, *, unread: int) -> None:
+    """After commit: the live push (with the unread count) and the e-mail task, as chosen."""
     if notification.in_app:
-        unread = _unread_count(user.pk)
         publish_on_commit(
-            user_group(user.pk),
+            user_group(notification.user_id),
             {"type": "notification", "notification": notification_payload(notification), "unread": unread},
         )
     if notification.email:
-        transaction.on_commit(lambda: _enqueue_email(notification.pk))
-    return notification
+        transaction.on_commit(EnqueueOnCommit(_enqueue_email, notification.pk))
 
 
 def _unread_count(user_id: int) -> int:
@@ -364,6 +455,77 @@ def transaction_stopped(*, transaction_id: int, tx: Any = None) -> None:
         params = transaction_params(tx)
         notification_send(user=user, kind=Kind.CHARGING_FINISHED, dedup_key=str(tx.pk), params=params)
         balance_check(user_id=user.pk, dedup_key=f"tx:{tx.pk}", user=user)
+
+
+class SessionNotice:
+    """The after-commit work of a session's start or stop (``transaction_started`` or
+    ``transaction_stopped`` for ``tx``, the session as the service left it in memory). The group
+    committer runs a batch's notices together: ``run_many``."""
+
+    __slots__ = ("tx", "stopped")
+
+    def __init__(self, tx: Any, *, stopped: bool) -> None:
+        self.tx = tx
+        self.stopped = stopped
+
+    def __call__(self) -> None:
+        if self.stopped:
+            transaction_stopped(transaction_id=self.tx.pk, tx=self.tx)
+        else:
+            transaction_started(transaction_id=self.tx.pk, tx=self.tx)
+
+    @staticmethod
+    def run_many(notices: Sequence[SessionNotice]) -> None:
+        session_notices_send(notices=notices)
+
+
+def session_notices_send(*, notices: Sequence[SessionNotice]) -> None:
+    """What ``transaction_started``/``transaction_stopped`` do, for many sessions at once
+    (PostgreSQL): the ends of charge in one UPDATE, the drivers in one read, and the
+    notifications through ``notifications_send_many``, whatever the number of sessions."""
+    from transactions.models import Transaction
+
+    if connection.vendor != "postgresql" or len(notices) == 1:
+        for notice in notices:
+            notice()
+        return
+    with transaction.atomic():
+        stopped = [n.tx for n in notices if n.stopped and n.tx.stopped_at is not None]
+        if stopped:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE "{Transaction._meta.db_table}" t SET end_of_charge_at = v.at '
+                    "FROM unnest(%s::bigint[], %s::timestamptz[]) v(id, at) "
+                    "WHERE t.id = v.id AND t.end_of_charge_at IS NULL",
+                    [[tx.pk for tx in stopped], [tx.stopped_at for tx in stopped]],
+                )
+        users = _load_users({n.tx.user_id for n in notices if n.tx.user_id is not None})
+        wanted: list[Wanted] = []
+        for notice in notices:
+            tx = notice.tx
+            user = users.get(tx.user_id) if tx.user_id is not None else None
+            if user is None or (notice.stopped and tx.stopped_at is None):
+                continue
+            if not notice.stopped:
+                wanted.append(Wanted(user, Kind.CHARGING_STARTED, str(tx.pk), transaction_params(tx)))
+                continue
+            wanted.append(Wanted(user, Kind.CHARGING_FINISHED, str(tx.pk), transaction_params(tx)))
+            if user.balance < settings.CSMS_LOW_BALANCE_THRESHOLD:  # balance_check
+                wanted.append(Wanted(user, Kind.LOW_BALANCE, f"tx:{tx.pk}",
+                                     {"balance": f"{user.balance:.2f}", "currency": user.currency}))
+        notifications_send_many(wanted)
+
+
+def _load_users(user_ids: Iterable[int]) -> dict[int, User]:
+    """Users by id, in one hand-written query (PostgreSQL)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    names, select = sql.columns(User, "u")
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT {select} FROM "{User._meta.db_table}" u WHERE u.id = ANY(%s)', [ids])
+        found = [sql.instance(User, names, row) for row in cursor.fetchall()]
+    return {user.pk: user for user in found}
 
 
 def balance_check(*, user_id: int, dedup_key: str, user: User | None = None) -> Notification | None:

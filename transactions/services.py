@@ -339,8 +339,7 @@ def transaction_start(
         else:
             logger.warning("%s: StartTransaction names unknown reservation %s", charge_point_id, reservation_id)
     _publish(charge_point_id, transaction_event(tx, connector_id))
-    tx_pk = tx.pk
-    transaction.on_commit(lambda: notifications.transaction_started(transaction_id=tx_pk, tx=tx))
+    transaction.on_commit(notifications.SessionNotice(tx, stopped=False))
     return TransactionStarted(transaction=tx, authorization=info, created=True)
 
 
@@ -676,6 +675,5 @@ def transaction_stop(
     fields += ["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"]
     session_settle(transaction_id=tx.pk, locked=tx, save_fields=fields)  # one UPDATE with the cost
     _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id, charge_point_id))
-    tx_pk = tx.pk
-    transaction.on_commit(lambda: notifications.transaction_stopped(transaction_id=tx_pk, tx=tx))
+    transaction.on_commit(notifications.SessionNotice(tx, stopped=True))
     return TransactionStopped(transaction=tx, authorization=info)

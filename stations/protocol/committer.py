@@ -21,6 +21,7 @@ rows a running batch has locked (heartbeats cost no statement of their own).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import weakref
@@ -308,26 +309,60 @@ def _run_items(items: list[_Item]) -> None:
 
 def _run_hooks(hooks: list[Callable[[], Any]], events: list[tuple[str, dict[str, Any]]]) -> None:
     """A batch's after-commit callbacks in one database transaction, each in a savepoint: one
-    that fails rolls back alone and is logged (the charger's data is committed already). The
-    Celery tasks they enqueue leave together afterwards (``core.tasks.enqueue``)."""
+    that fails rolls back alone and is logged (the chargers' data is committed already). Those
+    of one kind that can run together (``run_many``: the sessions' notifications) are one call;
+    those that only enqueue tasks (``savepoint = False``) need no savepoint. The Celery tasks
+    they enqueue leave together afterwards (``core.tasks.enqueue``)."""
     from core.tasks import enqueue_batched, enqueue_flush
 
     calls: list[tuple[str, tuple[Any, ...]]] = []
     with publish_deferred(events), enqueue_batched(calls):
         try:
             with transaction.atomic():
-                for hook in hooks:
-                    try:
-                        with transaction.atomic():
-                            hook()
-                    except Exception:
-                        logger.exception("after-commit work failed: %r", hook)
+                for run, members in _hook_runs(hooks):
+                    if _hook_run(run) or len(members) == 1:
+                        continue
+                    for member in members:  # the joint call failed: each on its own
+                        _hook_run(member)
         except DatabaseError:
             logger.exception("could not commit the after-commit work of %d callbacks", len(hooks))
     try:
         enqueue_flush(calls)  # the Celery tasks the callbacks asked for: one message
     except Exception:  # broker down: the periodic jobs catch up (e-mail retry, receipts)
         logger.exception("could not enqueue %d tasks", len(calls))
+
+
+def _hook_run(hook: Callable[[], Any]) -> bool:
+    try:
+        if getattr(hook, "savepoint", True):
+            with transaction.atomic():
+                hook()
+        else:
+            hook()
+        return True
+    except Exception:
+        logger.exception("after-commit work failed: %r", hook)
+        return False
+
+
+def _hook_runs(hooks: list[Callable[[], Any]]) -> list[tuple[Callable[[], Any], list[Callable[[], Any]]]]:
+    """The calls to make, in order, each with the callbacks it stands for: those with a
+    ``run_many`` (PostgreSQL) as one call, at the place of the first."""
+    grouping = connection.vendor == "postgresql"
+    groups: dict[Any, list[Any]] = {}
+    for hook in hooks:
+        many = getattr(hook, "run_many", None) if grouping else None
+        if many is not None:
+            groups.setdefault(many, []).append(hook)
+    runs: list[tuple[Callable[[], Any], list[Callable[[], Any]]]] = []
+    for hook in hooks:
+        many = getattr(hook, "run_many", None) if grouping else None
+        if many is None:
+            runs.append((hook, [hook]))
+        elif many in groups:  # the first of its kind: the joint call (the others are in it)
+            members = groups.pop(many)
+            runs.append((functools.partial(many, members), members))
+    return runs
 
 
 def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:

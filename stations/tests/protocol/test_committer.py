@@ -196,6 +196,46 @@ def test_after_commit_work_is_handed_back_and_runs_in_savepoints() -> None:
     assert [i.result for i in items] == ["A", "B"]  # nothing ran twice
 
 
+class Noted:
+    """An after-commit callback that can run with others of its kind (``run_many``)."""
+
+    joint_calls: list[list[str]] = []
+    fail_jointly = False
+
+    def __init__(self, pk: int, name: str) -> None:
+        self.pk, self.name = pk, name
+
+    def __call__(self) -> None:
+        Station.objects.filter(pk=self.pk).update(description=f"alone {self.name}")
+
+    @staticmethod
+    def run_many(hooks: list["Noted"]) -> None:
+        Noted.joint_calls.append([hook.name for hook in hooks])
+        for hook in hooks:
+            Station.objects.filter(pk=hook.pk).update(description=f"together {hook.name}")
+        if Noted.fail_jointly:
+            raise RuntimeError("broken joint call")
+
+
+@pytest.mark.parametrize("fail_jointly", [False, True])
+def test_callbacks_of_one_kind_run_together_and_alone_if_that_fails(fail_jointly: bool) -> None:
+    from stations.protocol.committer import _run_hooks
+
+    a, b = StationFactory(), StationFactory()
+    seen: list[str] = []
+
+    def other() -> None:
+        seen.append("other")
+
+    Noted.joint_calls, Noted.fail_jointly = [], fail_jointly
+    _run_hooks([Noted(a.pk, "A"), other, Noted(b.pk, "B")], [])
+    assert seen == ["other"]
+    assert Noted.joint_calls == [["A", "B"]]
+    # A failing joint call rolls back alone, and each callback then runs on its own.
+    how = "alone" if fail_jointly else "together"
+    assert dict(Station.objects.values_list("pk", "description")) == {a.pk: f"{how} A", b.pk: f"{how} B"}
+
+
 async def test_the_charger_is_answered_before_the_after_commit_work_runs() -> None:
     station = await database_sync_to_async(StationFactory)()
     gate = threading.Event()
