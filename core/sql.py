@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -111,8 +112,9 @@ def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model,
         arrays.append([field.get_db_prep_save(getattr(obj, field.attname), connection) for obj, _fields in changes])
     columns = ", ".join(["id__"] + [f"c{i}" for i in range(len(targets))])
     assignments = ", ".join(f'"{field.column}" = v.c{i}' for i, field in enumerate(targets))
-    unnest = ", ".join(f"%s::{cast}[]" for cast in casts)
-    with connection.cursor() as cursor:
+    unnest = ", ".join(f"%b::{cast}[]" for cast in casts)
+    arrays = [_uniform(values, cast) for values, cast in zip(arrays, casts)]
+    with array_cursor() as cursor:
         cursor.execute(
             f'UPDATE "{meta.db_table}" SET {assignments} FROM unnest({unnest}) v({columns}) '
             f'WHERE "{meta.db_table}"."{pk.column}" = v.id__',
@@ -122,18 +124,46 @@ def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model,
 
 def insert_rows(
     table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
-    *, on_conflict_nothing: bool = False,
-) -> None:
+    *, on_conflict_nothing: bool = False, returning: str = "",
+) -> list[tuple[Any, ...]]:
     """Many rows in one INSERT … SELECT FROM unnest(array, …) (PostgreSQL): one parameter per
-    column whatever the number of rows. psycopg spells out every parameter in the statement and
-    stops caching statements over 50 of them: for a batch of 150 samples this costs a third of a
-    multi-row VALUES (3.5 ms of CPU instead of 10.5 ms). ``types``: each column's PostgreSQL type."""
+    column whatever the number of rows, sent as binary arrays (``array_cursor``). ``types``: each
+    column's PostgreSQL type;
+    ``returning``: a RETURNING list, whose rows (the inserted ones) are returned."""
     if not rows:
-        return
-    arrays = [list(values) for values in zip(*rows)]
-    unnest = ", ".join(f"%s::{t}[]" for t in types)
+        return []
+    arrays = [_uniform(values, t) for values, t in zip(zip(*rows), types)]
+    unnest = ", ".join(f"%b::{t}[]" for t in types)
     conflict = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
-    with connection.cursor() as cursor:
+    tail = f" RETURNING {returning}" if returning else ""
+    with array_cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT * FROM unnest({unnest}){conflict}', arrays,
+            f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT * FROM unnest({unnest}){conflict}{tail}', arrays,
         )
+        return cursor.fetchall() if returning else []
+
+
+def array_cursor() -> Any:
+    """``connection.cursor()``, binding parameters on the server (PostgreSQL), for statements
+    that pass arrays as ``%b`` (binary) parameters.
+
+    Django's cursor composes the statement on the client: every array element is quoted and
+    escaped in Python, which cost 3.5 ms of CPU for 40 message-log rows; sent in binary, 0.4 ms.
+    The cursor is Django's wrapper around psycopg's server-binding cursor, on the same connection
+    and transaction (so query logging and the test tools still see the statements).
+    """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def _uniform(values: Iterable[Any], pg_type: str) -> list[Any]:
+    """One Python type per binary array (psycopg refuses ``[1.5, 2]`` as a float array)."""
+    values = list(values)
+    if pg_type.startswith(("double", "real", "float")):
+        return [None if v is None else float(v) for v in values]
+    if pg_type.startswith(("numeric", "decimal")):
+        return [v if v is None or isinstance(v, Decimal) else Decimal(str(v)) for v in values]
+    return values
