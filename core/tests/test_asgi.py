@@ -1,0 +1,60 @@
+"""The ASGI handler runs the middleware chain and the view in one thread hop."""
+
+import asyncio
+import threading
+
+import pytest
+from channels.testing import HttpCommunicator
+from django.http import HttpResponse
+from django.urls import path
+
+from core.asgi import OneHopASGIHandler
+
+seen: list[str] = []
+HOST = [(b"host", b"localhost")]
+
+
+class ThreadNoting:
+    """A sync-only middleware noting the thread it runs on (as WhiteNoise and ours are)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        seen.append(f"middleware {threading.get_ident()}")
+        return self.get_response(request)
+
+
+def view(request):
+    seen.append(f"view {threading.get_ident()}")
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("here/", view)]
+
+
+@pytest.fixture
+def one_hop(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.ThreadNoting"]
+    seen.clear()
+    return OneHopASGIHandler()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_middleware_and_view_share_the_request_thread(one_hop) -> None:
+    assert not asyncio.iscoroutinefunction(one_hop._middleware_chain)  # no hop back to the loop
+    response = await HttpCommunicator(one_hop, "GET", "/here/", headers=HOST).get_response(timeout=10)
+    assert response["status"] == 200 and response["body"] == b"ok"
+    (middleware, middleware_thread), (viewed, view_thread) = (entry.split() for entry in seen)
+    assert (middleware, viewed) == ("middleware", "view")
+    assert middleware_thread == view_thread != str(threading.get_ident())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_project_serves_http_through_it() -> None:
+    from csms.asgi import django_asgi_app
+
+    assert isinstance(django_asgi_app, OneHopASGIHandler)
+    response = await HttpCommunicator(django_asgi_app, "GET", "/api/v1/no-such-thing/", headers=HOST).get_response(timeout=20)
+    assert response["status"] == 404
