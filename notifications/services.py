@@ -510,9 +510,8 @@ def session_notices_send(*, notices: Sequence[SessionNotice]) -> None:
                 wanted.append(Wanted(user, Kind.CHARGING_STARTED, str(tx.pk), transaction_params(tx)))
                 continue
             wanted.append(Wanted(user, Kind.CHARGING_FINISHED, str(tx.pk), transaction_params(tx)))
-            if user.balance < settings.CSMS_LOW_BALANCE_THRESHOLD:  # balance_check
-                wanted.append(Wanted(user, Kind.LOW_BALANCE, f"tx:{tx.pk}",
-                                     {"balance": f"{user.balance:.2f}", "currency": user.currency}))
+            if _balance_low(user):  # balance_check
+                wanted.append(Wanted(user, Kind.LOW_BALANCE, f"tx:{tx.pk}", _balance_params(user)))
         notifications_send_many(wanted)
 
 
@@ -533,12 +532,17 @@ def balance_check(*, user_id: int, dedup_key: str, user: User | None = None) -> 
     in this database transaction already."""
     if user is None:
         user = User.objects.get(pk=user_id)
-    if user.balance >= settings.CSMS_LOW_BALANCE_THRESHOLD:
+    if not _balance_low(user):
         return None
-    return notification_send(
-        user=user, kind=Kind.LOW_BALANCE, dedup_key=dedup_key,
-        params={"balance": f"{user.balance:.2f}", "currency": user.currency},
-    )
+    return notification_send(user=user, kind=Kind.LOW_BALANCE, dedup_key=dedup_key, params=_balance_params(user))
+
+
+def _balance_low(user: User) -> bool:
+    return user.balance < settings.CSMS_LOW_BALANCE_THRESHOLD
+
+
+def _balance_params(user: User) -> dict[str, Any]:
+    return {"balance": f"{user.balance:.2f}", "currency": user.currency}
 
 
 def connector_status_changed(*, station_id: int, connector_id: int, status: str) -> None:
