@@ -238,6 +238,9 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csms.settings")
     os.environ["CSMS_CHANNEL_PREFIX"] = f"bench{uuid.uuid4().hex[:8]}"
+    from benchdb import ensure_database
+
+    ensure_database(os.environ["DATABASE_URL"])
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True)
     import django
 

@@ -67,13 +67,9 @@ def csms_env(args: argparse.Namespace) -> dict[str, str]:
 
 def prepare_database(args: argparse.Namespace, chargers: int) -> None:
     """Create and migrate the benchmark database; register the charge points and the id tag."""
-    import psycopg
+    from benchdb import ensure_database
 
-    name = args.database_url.rsplit("/", 1)[-1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    ensure_database(args.database_url)
     env = csms_env(args)
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     # One driver and id tag per transacting charger (BT-00000…): one shared tag would make every
