@@ -1,4 +1,4 @@
-"""The Redis channel layer with a slimmer receive buffer per channel.
+"""The Redis channel layer with a slimmer receive buffer per channel and a one-round-trip send.
 
 channels-redis keeps one ``BoundedQueue`` (an ``asyncio.Queue``: three deques and an Event, about
 3.3 KB) for every channel a coroutine is receiving on, and every connected charger's consumer
@@ -6,6 +6,15 @@ receives on its own channel all the time (remote commands, close requests reach 
 10,000 chargers that is 32 MiB for empty queues. ``SlimQueue`` does the same job (capacity, oldest
 message dropped when full, FIFO, cancellable ``get``) in a couple of hundred bytes, allocating its
 lists only when used.
+
+channels-redis's ``send`` makes four sequential round trips to Redis (drop expired messages, count,
+add, set the expiry), each one a wait on the event loop; on the remote-control path a command and
+its result are each one send. ``RedisChannelLayer.send`` runs the same four steps as one script.
+Its receive writes each popped message to a backup key before handing it out, deletes it after,
+and runs a script restoring such copies before each pop: three more round trips per message, one of
+them between the message's arrival and its delivery. The copy is written after the pop and guards
+only against a cancellation during that very write (nothing awaits between a pop and the hand-out
+otherwise), so ``RedisChannelLayer`` pops and hands out.
 """
 
 from __future__ import annotations
@@ -13,9 +22,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import time
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
+
+# channels-redis's send, step for step: drop the expired messages, refuse when at capacity, add
+# the message scored by its time, renew the key's expiry. Returns 0 when the channel is full.
+_SEND_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
 
 
 class SlimQueue:
@@ -78,12 +101,41 @@ class SlimQueue:
 
 
 class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
-    """channels-redis's layer with ``SlimQueue`` receive buffers (settings: CHANNEL_LAYERS), and
-    ``groups_with_members`` for senders of many groups at once."""
+    """channels-redis's layer with ``SlimQueue`` receive buffers (settings: CHANNEL_LAYERS), a
+    send in one round trip, a receive without the backup copies, and ``groups_with_members`` for
+    senders of many groups at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.receive_buffer = collections.defaultdict(functools.partial(SlimQueue, self.capacity))
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """channels-redis's ``send`` (same keys, scores, capacity and expiry), in one script run."""
+        assert isinstance(message, dict), "message is not a dict"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        assert "__asgi_channel__" not in message
+        channel_non_local_name = channel
+        if "!" in channel:  # a process-local channel: the receiving process routes on the full name
+            message = {**message, "__asgi_channel__": channel}
+            channel_non_local_name = self.non_local_name(channel)
+            index = self.consistent_hash(channel)
+        else:
+            index = next(self._send_index_generator)
+        now = time.time()
+        added = await self.connection(index).eval(
+            _SEND_SCRIPT, 1, self.prefix + channel_non_local_name,
+            int(now) - int(self.expiry), self.get_capacity(channel), now, self.serialize(message), int(self.expiry),
+        )
+        if not added:
+            raise ChannelFull()
+
+    async def _brpop_with_clean(self, index: int, channel: str, timeout: int) -> bytes | None:
+        """Pop the oldest message, without channels-redis's backup copy (see the module's doc)."""
+        result = await self.connection(index).bzpopmin(channel, timeout=timeout)
+        return None if result is None else result[1]
+
+    async def _clean_receive_backup(self, index: int, channel: str) -> None:
+        """There is no backup copy to remove."""
 
     async def groups_with_members(self, groups: list[str]) -> set[str]:
         """Which of these groups anyone has joined, in one round trip per Redis host.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from channels.exceptions import ChannelFull
 from channels_redis.core import BoundedQueue
 
 from core.layers import RedisChannelLayer, SlimQueue
@@ -79,4 +81,38 @@ async def test_groups_with_members_names_the_joined_groups_only() -> None:
     assert await layer.groups_with_members(["station.JOINED", "station.NOBODY", "dashboard"]) == {"station.JOINED"}
     await layer.group_discard("station.JOINED", channel)
     assert await layer.groups_with_members(["station.JOINED"]) == set()
+    await layer.flush()
+
+
+@pytest.mark.redis
+async def test_send_keeps_channels_redis_capacity_and_expiry() -> None:
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="csms-test-send", capacity=2, expiry=30)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "hello", "n": 1})
+    await layer.send(channel, {"type": "hello", "n": 2})
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "hello", "n": 3})
+    key = layer.prefix + layer.non_local_name(channel)
+    connection = layer.connection(layer.consistent_hash(channel))
+    assert 0 < await connection.ttl(key) <= 30
+    # A message older than the expiry is dropped on the next send, which then has room.
+    oldest = (await connection.zrange(key, 0, 0))[0]
+    await connection.zadd(key, {oldest: time.time() - 120})
+    await layer.send(channel, {"type": "hello", "n": 4})
+    assert [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(2)] == [2, 4]
+    # A general (not process-local) channel too.
+    await layer.send("csms.general", {"type": "hello", "n": 5})
+    assert (await asyncio.wait_for(layer.receive("csms.general"), 5))["n"] == 5
+    await layer.flush()
+
+
+@pytest.mark.redis
+async def test_receive_leaves_no_backup_key_behind() -> None:
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix="csms-test-backup")
+    channel = await layer.new_channel()
+    for n in range(3):
+        await layer.send(channel, {"type": "hello", "n": n})
+    assert [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(3)] == [0, 1, 2]
+    connection = layer.connection(layer.consistent_hash(channel))
+    assert await connection.keys(layer.prefix + "*") == []  # neither the channel nor a backup copy
     await layer.flush()
