@@ -30,7 +30,17 @@ def view(request):
     return HttpResponse("ok")
 
 
-urlpatterns = [path("here/", view)]
+together = threading.Barrier(2, timeout=5)
+
+
+def meeting_view(request):
+    """Returns only once another request is in it too: one thread serving both would time out."""
+    together.wait()
+    seen.append(f"view {threading.get_ident()}")
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("here/", view), path("together/", meeting_view)]
 
 
 @pytest.fixture
@@ -58,3 +68,26 @@ async def test_the_project_serves_http_through_it() -> None:
     assert isinstance(django_asgi_app, OneHopASGIHandler)
     response = await HttpCommunicator(django_asgi_app, "GET", "/api/v1/no-such-thing/", headers=HOST).get_response(timeout=20)
     assert response["status"] == 404
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_request_thread_serves_one_request_at_a_time_and_is_reused(one_hop) -> None:
+    async def get() -> None:
+        response = await HttpCommunicator(one_hop, "GET", "/here/", headers=HOST).get_response(timeout=10)
+        assert response["status"] == 200
+
+    await get()
+    await asyncio.sleep(0.05)  # the thread goes back to the idle ones once done
+    await get()
+    first, second = seen[1].split()[1], seen[3].split()[1]
+    assert first == second  # the same thread, not a new one per request
+    # Requests at the same time each get a thread of their own.
+    await asyncio.sleep(0.05)
+    seen.clear()
+    together.reset()
+    responses = await asyncio.gather(*(
+        HttpCommunicator(one_hop, "GET", "/together/", headers=HOST).get_response(timeout=10) for _ in range(2)))
+    assert [r["status"] for r in responses] == [200, 200]
+    assert len({entry.split()[1] for entry in seen if entry.startswith("view")}) == 2
+    await asyncio.sleep(0.05)
+    assert len(one_hop._idle_threads) == 2  # both kept for the next requests
