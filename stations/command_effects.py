@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +60,10 @@ def command_complete(
     if not has_effect:
         # A single UPDATE: no transaction round trips (BEGIN, COMMIT) on the answer's path.
         return _command_write(command_id=command_id, outcome=outcome)
+    if connection.vendor == "postgresql" and action in EFFECT_STATEMENTS:
+        assert isinstance(response, dict)
+        return _command_write(command_id=command_id, outcome=outcome,
+                              effects=EFFECT_STATEMENTS[action](station_id, request, response))
     with transaction.atomic():
         if not _command_write(command_id=command_id, outcome=outcome):
             return False
@@ -67,21 +71,31 @@ def command_complete(
         return True
 
 
-def _command_write(*, command_id: int, outcome: dict[str, Any]) -> bool:
+# A statement that applies an effect as part of the ledger write: a data-modifying CTE that
+# reads ``done`` (the row written: nothing when the command had already ended), and its parameters.
+Statement = tuple[str, list[Any]]
+
+
+def _command_write(*, command_id: int, outcome: dict[str, Any], effects: Sequence[Statement] = ()) -> bool:
+    """Write the outcome to the row if it is still open; on PostgreSQL, with ``effects`` in the
+    same statement (one round trip, atomic, no BEGIN and COMMIT)."""
     sent_at = _dt(outcome.get("sent_at"))
     fields: dict[str, Any] = {
         "state": outcome["state"], "response": outcome.get("response"), "error": outcome.get("error"),
         "answered_at": _dt(outcome.get("answered_at")),
     }
     if connection.vendor == "postgresql":  # on every remote call's path: no ORM compile
+        sql = (f'WITH done AS (UPDATE "{Command._meta.db_table}" SET state = %s, response = %s::jsonb, '
+               "error = %s::jsonb, answered_at = %s, sent_at = COALESCE(sent_at, %s) "
+               "WHERE id = %s AND state = ANY(%s) RETURNING id)")
+        params = [str(fields["state"]), _json(fields["response"]), _json(fields["error"]), fields["answered_at"],
+                  sent_at, command_id, [str(state) for state in OPEN_STATES]]
+        for n, (effect_sql, effect_params) in enumerate(effects):
+            sql += f", effect{n} AS ({effect_sql})"
+            params += effect_params
         with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE "{Command._meta.db_table}" SET state = %s, response = %s::jsonb, error = %s::jsonb, '
-                "answered_at = %s, sent_at = COALESCE(sent_at, %s) WHERE id = %s AND state = ANY(%s)",
-                [str(fields["state"]), _json(fields["response"]), _json(fields["error"]), fields["answered_at"], sent_at,
-                 command_id, [str(state) for state in OPEN_STATES]],
-            )
-            return cursor.rowcount > 0
+            cursor.execute(sql + " SELECT count(*) FROM done", params)
+            return bool(cursor.fetchone()[0])
     if sent_at is not None:
         fields["sent_at"] = Coalesce("sent_at", Value(sent_at))
     return bool(Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields))
@@ -94,28 +108,19 @@ def _json(value: Any) -> str | None:
 # --- Effects, one per action that leaves something to keep -----------------------------------
 
 
+def _configuration_keys(response: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = [k for k in response.get("configurationKey") or [] if isinstance(k, dict) and k.get("key")]
+    return list({str(item["key"])[:50]: item for item in keys}.values())  # a key twice: the last
+
+
 def _get_configuration(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
     now = timezone.now()
-    keys = [k for k in response.get("configurationKey") or [] if isinstance(k, dict) and k.get("key")]
-    if connection.vendor == "postgresql":  # on the answer's path: one hand-written upsert
-        keys = list({str(item["key"])[:50]: item for item in keys}.values())  # a key twice: the last
-        table = ConfigurationKey._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'INSERT INTO "{table}" (station_id, key, value, readonly, updated_at) '
-                "SELECT %s, k, v, r, %s FROM unnest(%s::text[], %s::text[], %s::boolean[]) AS u(k, v, r) "
-                "ON CONFLICT (station_id, key) DO UPDATE SET value = EXCLUDED.value, readonly = EXCLUDED.readonly, "
-                "updated_at = EXCLUDED.updated_at",
-                [station_id, now, [str(item["key"])[:50] for item in keys],
-                 [None if item.get("value") is None else str(item["value"]) for item in keys],
-                 [bool(item.get("readonly")) for item in keys]],
-            )
-    else:
-        ConfigurationKey.objects.bulk_create(
-            [ConfigurationKey(station_id=station_id, key=str(item["key"])[:50], value=item.get("value"),
-                              readonly=bool(item.get("readonly")), updated_at=now) for item in keys],
-            update_conflicts=True, unique_fields=["station", "key"], update_fields=["value", "readonly", "updated_at"],
-        )
+    keys = _configuration_keys(response)
+    ConfigurationKey.objects.bulk_create(
+        [ConfigurationKey(station_id=station_id, key=str(item["key"])[:50], value=item.get("value"),
+                          readonly=bool(item.get("readonly")), updated_at=now) for item in keys],
+        update_conflicts=True, unique_fields=["station", "key"], update_fields=["value", "readonly", "updated_at"],
+    )
     if not request.get("key"):
         # The whole configuration was read: keys the charger no longer reports are gone.
         ConfigurationKey.objects.filter(station_id=station_id).exclude(
@@ -123,6 +128,32 @@ def _get_configuration(station_id: int, request: dict[str, Any], response: dict[
         ).delete()
     elif response.get("unknownKey"):
         ConfigurationKey.objects.filter(station_id=station_id, key__in=response["unknownKey"]).delete()
+
+
+def _get_configuration_statements(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> list[Statement]:
+    """``_get_configuration`` as statements for PostgreSQL (GetConfiguration is the most frequent
+    command with an effect: its answer's path gets one round trip instead of five)."""
+    table = ConfigurationKey._meta.db_table
+    keys = _configuration_keys(response)
+    names = [str(item["key"])[:50] for item in keys]
+    statements: list[Statement] = [(
+        f'INSERT INTO "{table}" (station_id, key, value, readonly, updated_at) '
+        "SELECT %s, k, v, r, %s FROM unnest(%s::text[], %s::text[], %s::boolean[]) AS u(k, v, r) "
+        "WHERE EXISTS (SELECT FROM done) "
+        "ON CONFLICT (station_id, key) DO UPDATE SET value = EXCLUDED.value, readonly = EXCLUDED.readonly, "
+        "updated_at = EXCLUDED.updated_at",
+        [station_id, timezone.now(), names, [None if item.get("value") is None else str(item["value"]) for item in keys],
+         [bool(item.get("readonly")) for item in keys]],
+    )]
+    # The whole configuration was read: keys the charger no longer reports are gone. (The insert
+    # and the delete touch different rows: one statement's parts cannot see each other's changes.)
+    if not request.get("key"):
+        statements.append((f'DELETE FROM "{table}" WHERE station_id = %s AND EXISTS (SELECT FROM done) '
+                           "AND NOT (key = ANY(%s::text[]))", [station_id, names]))
+    elif response.get("unknownKey"):
+        statements.append((f'DELETE FROM "{table}" WHERE station_id = %s AND EXISTS (SELECT FROM done) '
+                           "AND key = ANY(%s::text[])", [station_id, [str(k) for k in response["unknownKey"]]]))
+    return statements
 
 
 def _change_configuration(station_id: int, request: dict[str, Any], response: dict[str, Any]) -> None:
@@ -215,4 +246,8 @@ EFFECTS: dict[str, Callable[[int, dict[str, Any], dict[str, Any]], None]] = {
     "GetCompositeSchedule": _get_composite_schedule,
     "GetDiagnostics": _get_diagnostics,
     "UpdateFirmware": _update_firmware,
+}
+# On PostgreSQL, effects written as part of the ledger's statement (see ``_command_write``).
+EFFECT_STATEMENTS: dict[str, Callable[[int, dict[str, Any], dict[str, Any]], list[Statement]]] = {
+    "GetConfiguration": _get_configuration_statements,
 }

@@ -65,6 +65,30 @@ def test_partial_configuration_read_updates_only_those_keys() -> None:
         "HeartbeatInterval": "30", "Other": "x"}
 
 
+def test_a_configuration_read_for_an_ended_row_changes_nothing() -> None:
+    station = StationFactory()
+    ConfigurationKey.objects.create(station=station, key="Kept", value="1")
+    command = Command.objects.create(station=station, action="GetConfiguration", request={}, state="timeout")
+    written = command_complete(command_id=command.pk, station_id=station.pk, action="GetConfiguration", request={},
+                               outcome={"state": "answered", "error": None,
+                                        "response": {"configurationKey": [{"key": "New", "readonly": False}]}})
+    assert written is False
+    command.refresh_from_db()
+    assert command.state == "timeout" and command.response is None
+    assert list(ConfigurationKey.objects.filter(station=station).values_list("key", flat=True)) == ["Kept"]
+
+
+def test_a_key_reported_twice_keeps_the_last_value_and_the_row_is_answered() -> None:
+    station = StationFactory()
+    command = _complete(station, "GetConfiguration", {}, {"configurationKey": [
+        {"key": "HeartbeatInterval", "readonly": False, "value": "60"},
+        {"key": "HeartbeatInterval", "readonly": False, "value": "90"},
+        {"key": "Flag", "readonly": True}]})
+    assert command.state == "answered" and command.response["configurationKey"][2] == {"key": "Flag", "readonly": True}
+    assert dict(ConfigurationKey.objects.filter(station=station).values_list("key", "value")) == {
+        "HeartbeatInterval": "90", "Flag": None}
+
+
 @pytest.mark.parametrize(("status", "kept"), [("Accepted", "120"), ("RebootRequired", "120"), ("Rejected", "60")])
 def test_change_configuration_updates_the_key_when_accepted(status: str, kept: str) -> None:
     station = StationFactory()
