@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 # A command message that arrives after its caller stopped waiting for the acknowledgement is
 # declared ``offline`` by the caller: it must not reach the charger.
 ACK_LATE_GRACE_SECONDS = 0.0
+# A call still unanswered this long after it went out is marked ``sent`` in the ledger (a caller
+# that got no acknowledgement in time looks there); a quicker answer is recorded in one write.
+MARK_SENT_AFTER = 0.05
 
 
 class RemoteCommandsMixin:
@@ -136,15 +139,17 @@ class RemoteCommandsMixin:
         # queue keep its own calls and ours one at a time, and drop late answers by unique id.
         async with cp._call_lock:
             message["sent_at"] = time.time()
-            marking = asyncio.create_task(_db(command_effects.command_mark_sent)(
-                command_id=message["command_id"], sent_at=message["sent_at"]))
+            # An answer within MARK_SENT_AFTER is written with its outcome in one statement; a
+            # slower charger's row shows ``sent`` meanwhile. The mark changes only a pending row:
+            # harmless should it land after the outcome.
+            marking = asyncio.get_running_loop().call_later(MARK_SENT_AFTER, self._commands_mark_sent, message)
             await cp._send(request.to_json())
             try:
                 response = await cp._get_specific_response(request.unique_id, remaining)
             except asyncio.TimeoutError:
                 response = None
             finally:
-                await marking
+                marking.cancel()
         if response is None:
             return {**timed_out, "sent_at": message["sent_at"]}
         if response.message_type_id == MessageType.CallError:
@@ -153,6 +158,10 @@ class RemoteCommandsMixin:
                     "error": {"code": response.error_code, "description": response.error_description,
                               "details": response.error_details}}
         return {"state": "answered", "response": response.payload, "error": None, "sent_at": message["sent_at"]}
+
+    def _commands_mark_sent(self, message: dict[str, Any]) -> None:
+        message["marking"] = asyncio.ensure_future(_db(command_effects.command_mark_sent)(
+            command_id=message["command_id"], sent_at=message["sent_at"]))
 
     async def _commands_complete(self, message: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome = {**outcome, "answered_at": time.time() if outcome["state"] in ("answered", "failed") else None}
@@ -175,3 +184,9 @@ class RemoteCommandsMixin:
                 })
             except Exception:
                 logger.exception("%s: could not reply for command %s", self.charge_point_id, message["command_id"])
+        marking = message.get("marking")
+        if marking is not None:
+            try:
+                await marking
+            except Exception:
+                logger.exception("%s: could not mark command %s sent", self.charge_point_id, message["command_id"])

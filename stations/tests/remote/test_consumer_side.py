@@ -65,6 +65,22 @@ async def test_silent_charger_times_out(linked_consumer: Any) -> None:
     assert row.sent_at is not None
 
 
+async def test_a_slow_answer_shows_the_row_sent_meanwhile(linked_consumer: Any) -> None:
+    consumer = await linked_consumer({"Reset": "silent"})
+    pending = asyncio.create_task(acall(consumer.charge_point_id, "Reset", {"type": "Soft"}, timeout=2.0))
+    await asyncio.wait_for(consumer.charger.received_event.wait(), 10)
+    deadline = time.monotonic() + 5
+    while (row := await _row(await _last_command_pk())).state != "sent" and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert row.state == "sent" and row.sent_at is not None
+    with pytest.raises(ChargerTimeout):
+        await pending
+
+
+async def _last_command_pk() -> int:
+    return await database_sync_to_async(lambda: Command.objects.latest("pk").pk)()
+
+
 async def test_calls_wait_for_the_charger_to_be_ready(linked_consumer: Any) -> None:
     consumer = await linked_consumer(ready=False)
     pending = asyncio.create_task(acall(consumer.charge_point_id, "ClearCache", {}, timeout=10))
@@ -160,3 +176,23 @@ async def test_a_late_acknowledgement_from_a_live_consumer_is_not_offline(linked
     assert command.state == "answered" and command.response == {"listVersion": 4}
     station = await database_sync_to_async(Station.objects.get)(charge_point_id=consumer.charge_point_id)
     assert station.connected is True
+
+
+async def test_the_consumer_records_the_outcome_for_a_caller_that_is_gone(linked_consumer: Any) -> None:
+    consumer = await linked_consumer()
+    station = await database_sync_to_async(Station.objects.get)(charge_point_id=consumer.charge_point_id)
+    row = await database_sync_to_async(Command.objects.create)(
+        station=station, action="GetConfiguration", request={}, state="pending", unique_id="gone-caller")
+    layer = get_channel_layer()
+    # What acall() sends, from a caller that dies right after: nobody reads its reply channel.
+    await layer.send(consumer.channel_name, {
+        "type": "ocpp.command", "command_id": row.pk, "station_id": station.pk, "action": "GetConfiguration",
+        "payload": {}, "unique_id": "gone-caller", "reply_channel": await layer.new_channel(), "wait": True,
+        "deadline": time.time() + 5, "ack_by": time.time() + 1,
+    })
+    deadline = time.monotonic() + 5
+    while (row := await _row(row.pk)).state != "answered" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert row.state == "answered" and row.response["configurationKey"]
+    assert await database_sync_to_async(
+        ConfigurationKey.objects.filter(station=station, key="NumberOfConnectors").exists)()
