@@ -91,3 +91,29 @@ async def test_a_request_thread_serves_one_request_at_a_time_and_is_reused(one_h
     assert len({entry.split()[1] for entry in seen if entry.startswith("view")}) == 2
     await asyncio.sleep(0.05)
     assert len(one_hop._idle_threads) == 2  # both kept for the next requests
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_request_signals_run_on_the_request_thread(one_hop) -> None:
+    from django.core import signals
+
+    def started(**kwargs):
+        assert kwargs["scope"]["path"] == "/here/"
+        seen.append(f"started {threading.get_ident()}")
+
+    def finished(**kwargs):
+        seen.append(f"finished {threading.get_ident()}")
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        communicator = HttpCommunicator(one_hop, "GET", "/here/", headers=HOST)
+        response = await communicator.get_response(timeout=10)
+        await communicator.wait(timeout=10)  # the response is closed (request_finished) after it is sent
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert response["status"] == 200
+    names = [entry.split()[0] for entry in seen]
+    assert names == ["started", "middleware", "view", "finished"]
+    assert len({entry.split()[1] for entry in seen}) == 1  # all on the request's thread
