@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -233,12 +234,16 @@ class OcppConsumer(CancellableLayerReceiveMixin, RemoteCommandsMixin, AsyncWebso
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, through a hop to its
-        # sync thread. This consumer's database work runs on the group committer's own threads,
-        # so a frame from the charger skips that hop (other messages keep it).
+        # sync thread. This consumer's database work runs on threads that look after their own
+        # connections (the group committer's, remote control's, ``database_sync_to_async``), so
+        # no message pays that hop: not a charger's frame, not a remote command on its way.
         if message["type"] == "websocket.receive":
             await self.websocket_receive(message)
             return
-        await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing or self.station_id is None:
