@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,13 +57,15 @@ def command_complete(
     """
     response = outcome.get("response")
     has_effect = (action in EFFECTS and outcome["state"] == CommandState.ANSWERED and isinstance(response, dict))
+    if connection.vendor == "postgresql":
+        statement = command_complete_statement(
+            command_id=command_id, station_id=station_id, action=action, request=request, outcome=outcome)
+        if statement is not None:  # one round trip: no BEGIN and COMMIT on the answer's path
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+                return bool(cursor.fetchone()[0])
     if not has_effect:
-        # A single UPDATE: no transaction round trips (BEGIN, COMMIT) on the answer's path.
         return _command_write(command_id=command_id, outcome=outcome)
-    if connection.vendor == "postgresql" and action in EFFECT_STATEMENTS:
-        assert isinstance(response, dict)
-        return _command_write(command_id=command_id, outcome=outcome,
-                              effects=EFFECT_STATEMENTS[action](station_id, request, response))
     with transaction.atomic():
         if not _command_write(command_id=command_id, outcome=outcome):
             return False
@@ -71,31 +73,40 @@ def command_complete(
         return True
 
 
-# A statement that applies an effect as part of the ledger write: a data-modifying CTE that
-# reads ``done`` (the row written: nothing when the command had already ended), and its parameters.
+# A statement and its parameters; for an effect, a data-modifying CTE that reads ``done`` (the
+# row written: nothing when the command had already ended).
 Statement = tuple[str, list[Any]]
 
 
-def _command_write(*, command_id: int, outcome: dict[str, Any], effects: Sequence[Statement] = ()) -> bool:
-    """Write the outcome to the row if it is still open; on PostgreSQL, with ``effects`` in the
-    same statement (one round trip, atomic, no BEGIN and COMMIT)."""
+def command_complete_statement(
+    *, command_id: int, station_id: int, action: str, request: dict[str, Any], outcome: dict[str, Any],
+) -> Statement | None:
+    """``command_complete`` as one PostgreSQL statement returning 1 when the row was written and 0
+    when it had ended; None when the answer's effect needs the ORM (a transaction)."""
+    response = outcome.get("response")
+    effects: list[Statement] = []
+    if action in EFFECTS and outcome["state"] == CommandState.ANSWERED and isinstance(response, dict):
+        if action not in EFFECT_STATEMENTS:
+            return None
+        effects = EFFECT_STATEMENTS[action](station_id, request, response)
+    sql = (f'WITH done AS (UPDATE "{Command._meta.db_table}" SET state = %s, response = %s::jsonb, '
+           "error = %s::jsonb, answered_at = %s, sent_at = COALESCE(sent_at, %s) "
+           "WHERE id = %s AND state = ANY(%s::text[]) RETURNING id)")
+    params = [str(outcome["state"]), _json(response), _json(outcome.get("error")), _dt(outcome.get("answered_at")),
+              _dt(outcome.get("sent_at")), command_id, [str(state) for state in OPEN_STATES]]
+    for n, (effect_sql, effect_params) in enumerate(effects):
+        sql += f", effect{n} AS ({effect_sql})"
+        params += effect_params
+    return sql + " SELECT count(*) FROM done", params
+
+
+def _command_write(*, command_id: int, outcome: dict[str, Any]) -> bool:
+    """Write the outcome to the row if it is still open (the ORM's way: SQLite)."""
     sent_at = _dt(outcome.get("sent_at"))
     fields: dict[str, Any] = {
         "state": outcome["state"], "response": outcome.get("response"), "error": outcome.get("error"),
         "answered_at": _dt(outcome.get("answered_at")),
     }
-    if connection.vendor == "postgresql":  # on every remote call's path: no ORM compile
-        sql = (f'WITH done AS (UPDATE "{Command._meta.db_table}" SET state = %s, response = %s::jsonb, '
-               "error = %s::jsonb, answered_at = %s, sent_at = COALESCE(sent_at, %s) "
-               "WHERE id = %s AND state = ANY(%s) RETURNING id)")
-        params = [str(fields["state"]), _json(fields["response"]), _json(fields["error"]), fields["answered_at"],
-                  sent_at, command_id, [str(state) for state in OPEN_STATES]]
-        for n, (effect_sql, effect_params) in enumerate(effects):
-            sql += f", effect{n} AS ({effect_sql})"
-            params += effect_params
-        with connection.cursor() as cursor:
-            cursor.execute(sql + " SELECT count(*) FROM done", params)
-            return bool(cursor.fetchone()[0])
     if sent_at is not None:
         fields["sent_at"] = Coalesce("sent_at", Value(sent_at))
     return bool(Command.objects.filter(pk=command_id, state__in=OPEN_STATES).update(**fields))

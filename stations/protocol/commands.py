@@ -25,6 +25,7 @@ from typing import Any
 
 from ocpp.messages import Call, CallError, MessageType
 
+from core import aiodb
 from stations import command_effects
 from stations.protocol.remote import ACK_MESSAGE, RESULT_MESSAGE, db_async as _db
 
@@ -166,13 +167,15 @@ class RemoteCommandsMixin:
     async def _commands_complete(self, message: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome = {**outcome, "answered_at": time.time() if outcome["state"] in ("answered", "failed") else None}
         recorded = False
+        arguments = {"command_id": message["command_id"], "station_id": message["station_id"],
+                     "action": message["action"], "request": message["payload"], "outcome": outcome}
         try:
-            recorded = await _db(command_effects.command_complete)(
-                command_id=message["command_id"], station_id=message["station_id"], action=message["action"],
-                request=message["payload"], outcome=outcome,
-            )
-        except Exception:
-            logger.exception("%s: could not record command %s", self.charge_point_id, message["command_id"])
+            recorded = await _record_on_loop(arguments)
+        except aiodb.Unavailable:
+            try:
+                recorded = await _db(command_effects.command_complete)(**arguments)
+            except Exception:
+                logger.exception("%s: could not record command %s", self.charge_point_id, message["command_id"])
         if message.get("wait"):
             # The result goes after the acknowledgement, so the caller reads both and leaves
             # nothing behind in its process's receive buffer.
@@ -190,3 +193,16 @@ class RemoteCommandsMixin:
                 await marking
             except Exception:
                 logger.exception("%s: could not mark command %s sent", self.charge_point_id, message["command_id"])
+
+
+async def _record_on_loop(arguments: dict[str, Any]) -> bool:
+    """``command_complete`` in one statement on the event loop (PostgreSQL); raises
+    ``aiodb.Unavailable`` when it needs the thread path (an effect written with the ORM, SQLite,
+    or the statement failed here)."""
+    if not aiodb.available():
+        raise aiodb.Unavailable("not PostgreSQL")
+    statement = command_effects.command_complete_statement(**arguments)
+    if statement is None:
+        raise aiodb.Unavailable("the effect needs the ORM")
+    row = await aiodb.fetchone(*statement)
+    return bool(row and row[0])

@@ -196,3 +196,26 @@ async def test_the_consumer_records_the_outcome_for_a_caller_that_is_gone(linked
     assert row.state == "answered" and row.response["configurationKey"]
     assert await database_sync_to_async(
         ConfigurationKey.objects.filter(station=station, key="NumberOfConnectors").exists)()
+
+
+@pytest.mark.postgres
+async def test_the_answer_is_recorded_on_the_event_loop_without_a_thread(linked_consumer: Any, monkeypatch) -> None:
+    from stations import command_effects
+
+    threaded: list[int] = []
+    original = command_effects.command_complete
+
+    def counted(**kwargs: Any) -> bool:
+        threaded.append(kwargs["command_id"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(command_effects, "command_complete", counted)
+    consumer = await linked_consumer()
+    command = await acall(consumer.charge_point_id, "GetConfiguration", {})
+    row = await _row(command.pk)
+    assert row.state == "answered" and threaded == []
+    assert await database_sync_to_async(
+        ConfigurationKey.objects.filter(station__charge_point_id=consumer.charge_point_id).count)() == 3
+    # An effect written with the ORM takes the thread path.
+    await acall(consumer.charge_point_id, "ChangeAvailability", {"connectorId": 0, "type": "Operative"})
+    assert len(threaded) == 1
