@@ -37,6 +37,8 @@ ACK_LATE_GRACE_SECONDS = 0.0
 # A call still unanswered this long after it went out is marked ``sent`` in the ledger (a caller
 # that got no acknowledgement in time looks there); a quicker answer is recorded in one write.
 MARK_SENT_AFTER = 0.05
+# A caller that waits for the result gets an acknowledgement only if the result takes longer.
+ACK_AFTER = 0.1
 
 
 class RemoteCommandsMixin:
@@ -57,18 +59,31 @@ class RemoteCommandsMixin:
             return
         if self._commands_queue is None:
             self._commands_queue = asyncio.Queue()
-        acked = asyncio.Event()
-        message = {**message, "acked": acked}
+        message = {**message, "acked": asyncio.Event(), "ack_sent": False}
         self._commands_queue.put_nowait(message)
         if self._commands_worker is None or self._commands_worker.done():
             self._commands_worker = asyncio.create_task(self._commands_work())
-        # Queued first: the worker sends the frame to the charger while the acknowledgement travels.
+        if message.get("wait"):
+            # A quick result is its own acknowledgement (the caller takes either first): the
+            # acknowledgement goes only when the result takes longer than ACK_AFTER.
+            message["ack_timer"] = asyncio.get_running_loop().call_later(
+                ACK_AFTER, lambda: asyncio.ensure_future(self._commands_ack(message)))
+        else:
+            # Queued first: the worker sends the frame to the charger while it travels.
+            await self._commands_ack(message)
+
+    async def _commands_ack(self, message: dict[str, Any]) -> None:
+        if message["ack_sent"]:
+            return
+        message["ack_sent"] = True
         try:
             await self.channel_layer.send(
                 message["reply_channel"], {"type": ACK_MESSAGE, "command_id": message["command_id"]}
             )
+        except Exception:
+            logger.exception("%s: could not acknowledge command %s", self.charge_point_id, message["command_id"])
         finally:
-            acked.set()
+            message["acked"].set()
 
     async def commands_on_ready(self, *, power_limit: bool = True) -> None:
         """The charger may receive calls now: re-send the station's power limit after a boot
@@ -177,7 +192,11 @@ class RemoteCommandsMixin:
             except Exception:
                 logger.exception("%s: could not record command %s", self.charge_point_id, message["command_id"])
         if message.get("wait"):
-            # The result goes after the acknowledgement, so the caller reads both and leaves
+            if not message["ack_sent"]:  # the result acknowledges: no separate message
+                message["ack_timer"].cancel()
+                message["ack_sent"] = True
+                message["acked"].set()
+            # A result goes after an acknowledgement sent, so the caller reads both and leaves
             # nothing behind in its process's receive buffer.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(message["acked"].wait(), 5)

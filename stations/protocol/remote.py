@@ -10,7 +10,8 @@ The messages (all carry ``command_id``)::
 
     caller  → consumer  {"type": "ocpp.command", "station_id", "action", "payload", "unique_id",
                          "reply_channel", "wait", "deadline", "ack_by"}     (times: epoch seconds)
-    consumer → caller   {"type": "ocpp.command.ack"}                        at once, on receipt
+    consumer → caller   {"type": "ocpp.command.ack"}                        on receipt; when the
+                         caller waits, only if the result takes longer than 0.1 s (it acknowledges too)
     consumer → caller   {"type": "ocpp.command.result", "state", "response", "error", "recorded",
                          "sent_at", "answered_at"}                          only when ``wait``
 

@@ -219,3 +219,24 @@ async def test_the_answer_is_recorded_on_the_event_loop_without_a_thread(linked_
     # An effect written with the ORM takes the thread path.
     await acall(consumer.charge_point_id, "ChangeAvailability", {"connectorId": 0, "type": "Operative"})
     assert len(threaded) == 1
+
+
+@pytest.mark.parametrize(("delay", "sent"), [(None, ["ocpp.command.result"]),
+                                             (0.4, ["ocpp.command.ack", "ocpp.command.result"])])
+async def test_a_quick_result_is_its_own_acknowledgement(linked_consumer: Any, delay: Any, sent: list[str]) -> None:
+    consumer = await linked_consumer({"ClearCache": delay} if delay else None)
+    layer = consumer.channel_layer
+    replies: list[str] = []
+
+    class Noting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(layer, name)
+
+        async def send(self, channel: str, message: dict[str, Any]) -> None:
+            replies.append(message["type"])
+            await layer.send(channel, message)
+
+    consumer.channel_layer = Noting()
+    command = await acall(consumer.charge_point_id, "ClearCache", {})
+    assert command.state == "answered"
+    assert replies == sent
