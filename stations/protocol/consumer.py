@@ -85,6 +85,36 @@ def _daphne_close_codes() -> None:
 
 _daphne_close_codes()
 
+
+def _autobahn_debug_line_on_demand() -> None:
+    """Skip a debug line's formatting that autobahn (daphne's WebSocket layer) does for every new
+    connection even when debug logging is off.
+
+    ``WebSocketProtocol._connectionMade`` logs its configuration as ``pformat(list)`` at debug
+    level, formatting it first either way: 13 % of daphne's event loop in a boot storm of 5,000
+    chargers (py-spy). Below debug level, txaio drops the line, so the list is not formatted then.
+    (The module's other ``pformat`` calls get dicts and are unchanged.)
+    """
+    if "daphne.server" not in sys.modules:
+        return
+    import txaio
+    from autobahn.websocket import protocol
+
+    original = protocol.pformat
+    if getattr(original, "csms_on_demand", False):
+        return
+
+    def pformat(value: Any, *args: Any, **kwargs: Any) -> str:
+        if isinstance(value, list) and txaio.get_global_log_level() not in ("debug", "trace"):
+            return ""
+        return original(value, *args, **kwargs)
+
+    pformat.csms_on_demand = True  # type: ignore[attr-defined]
+    protocol.pformat = pformat
+
+
+_autobahn_debug_line_on_demand()
+
 _process_started = False
 _process_lock: asyncio.Lock | None = None
 
