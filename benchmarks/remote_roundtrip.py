@@ -179,15 +179,6 @@ def rest_client_process(base: str, token: str, calls: int) -> tuple[list[float],
     return results, lost
 
 
-def _checkpoint() -> None:
-    """A checkpoint now, so PostgreSQL's timed one (every 5 minutes) does not fall on the calls."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
-    connection.close()
-
-
 async def main_async(args: argparse.Namespace, hosts: tuple[str, str], token: str) -> dict[str, Any]:
     ocpp_url = f"ws://{hosts[0]}/ocpp/"
     stop = asyncio.Event()
@@ -211,7 +202,9 @@ async def main_async(args: argparse.Namespace, hosts: tuple[str, str], token: st
     lost: list[str] = []
     base = f"http://{hosts[1]}"
     await asyncio.to_thread(rest_calls, base, token, min(20, args.calls), [], [])  # warm up
-    await asyncio.to_thread(_checkpoint)
+    from benchdb import checkpoint
+
+    await asyncio.to_thread(checkpoint, os.environ["DATABASE_URL"])  # see benchdb.checkpoint
     sent_before = sum(b.sent for b in beaters)
     t0 = time.monotonic()
     if args.direct:

@@ -134,6 +134,10 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_scenario(kind: str, scenario: str, chargers: int, args: argparse.Namespace) -> dict[str, Any]:
+    if kind != "bare":
+        from benchdb import checkpoint
+
+        checkpoint(args.database_url)
     load_before = os.getloadavg()[0]
     proc, port = start_server(kind, args)
     try:
