@@ -48,7 +48,10 @@ async def fetchone(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         raise Unavailable("not PostgreSQL")
     import psycopg
 
-    holder = _per_loop.setdefault(asyncio.get_running_loop(), _LoopConnection())
+    loop = asyncio.get_running_loop()
+    holder = _per_loop.get(loop)
+    if holder is None:
+        holder = _per_loop[loop] = _LoopConnection()
     async with holder.lock:  # one statement at a time on a connection
         try:
             if holder.conn is None or holder.conn.closed:

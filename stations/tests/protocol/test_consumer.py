@@ -185,22 +185,11 @@ async def test_session_resends_and_message_log(open_charger) -> None:
     assert len(rows) == 2 * 10  # every frame in and out
 
 
-async def test_an_ocpp_close_message_closes_the_socket_with_its_code(open_charger) -> None:
-    from channels.layers import get_channel_layer
-
-    await db(StationFactory)(charge_point_id="CP-1")
-    _, _, cp = await open_charger("CP-1")
-    await cp.boot()
-    channel = (await station("CP-1")).channel_name
-    await get_channel_layer().send(channel, {"type": "ocpp.close", "reason": "silent", "code": 4408})
-    assert await cp.ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
-
-
-async def test_messages_reach_their_handlers_without_channels_connection_hop(open_charger, monkeypatch) -> None:
-    """Every message skips Channels' stale-connection hop (its database work cleans up itself)."""
+async def test_an_ocpp_close_message_closes_the_socket_with_its_code(open_charger, monkeypatch) -> None:
     import channels.consumer
     from channels.layers import get_channel_layer
 
+    # Messages skip Channels' stale-connection hop (this consumer's database work cleans up itself).
     hops: list[str] = []
 
     async def counted() -> None:
@@ -214,3 +203,4 @@ async def test_messages_reach_their_handlers_without_channels_connection_hop(ope
     await get_channel_layer().send(channel, {"type": "ocpp.close", "reason": "silent", "code": 4408})
     assert await cp.ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
     assert hops == []
+
