@@ -66,11 +66,14 @@ class RemoteCommandsMixin:
         if message.get("wait"):
             # A quick result is its own acknowledgement (the caller takes either first): the
             # acknowledgement goes only when the result takes longer than ACK_AFTER.
-            message["ack_timer"] = asyncio.get_running_loop().call_later(
-                ACK_AFTER, lambda: asyncio.ensure_future(self._commands_ack(message)))
+            message["ack_timer"] = asyncio.get_running_loop().call_later(ACK_AFTER, self._commands_ack_later, message)
         else:
             # Queued first: the worker sends the frame to the charger while it travels.
             await self._commands_ack(message)
+
+    def _commands_ack_later(self, message: dict[str, Any]) -> None:
+        # Kept on the message: asyncio holds only a weak reference to a task.
+        message["ack_task"] = asyncio.ensure_future(self._commands_ack(message))
 
     async def _commands_ack(self, message: dict[str, Any]) -> None:
         if message["ack_sent"]:
