@@ -21,11 +21,12 @@ rows a running batch has locked (heartbeats cost no statement of their own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from core.events import PublishOnCommit, publish_deferred
@@ -219,7 +221,7 @@ class GroupCommitter:
 
 def _default_lanes() -> int:
     # SQLite allows one writer at a time: more lanes would only wait for its lock.
-    return 4 if connection.vendor == "postgresql" else 1
+    return max(1, settings.CSMS_OCPP_DB_LANES) if connection.vendor == "postgresql" else 1
 
 
 def _atomic_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -237,20 +239,25 @@ def _execute(
 ) -> None:
     """Run a batch in one transaction; on any failure, run each item on its own instead.
 
-    The optimistic pass calls each service without its own ``atomic`` (no SAVEPOINT/RELEASE round
-    trips): normally nothing fails and the batch costs one COMMIT. If anything raises, the whole
+    The optimistic pass calls each service without its own ``atomic`` and makes no savepoints for
+    the ``atomic`` blocks nested inside (``_without_savepoints``): normally nothing fails and the
+    batch costs one BEGIN and one COMMIT around its statements. If anything raises, the whole
     pass is rolled back (with its on-commit hooks) and every item runs again in its own
-    transaction, so one bad item never takes the others down.
+    transaction, with savepoints, so one bad item never takes the others down.
     """
     from stations.services import ocpp_messages_record
 
     pending: list[tuple[str, dict[str, Any]]] = []
     try:
         with publish_deferred(pending):
-            with transaction.atomic():
+            with transaction.atomic(), _without_savepoints():
                 _run_items(items)
                 if log:
                     ocpp_messages_record(messages=log)
+                if connection.needs_rollback:
+                    # An item caught the error of a nested block, which had no savepoint: the
+                    # outermost block would roll back without a word. Run each on its own.
+                    raise DatabaseError("a nested block failed without its savepoint")
                 if hooks is not None:
                     # After-commit work is taken out of Django's list: it runs after the answers
                     # (``_run_hooks``). Live events stay: at the commit they join ``pending``.
@@ -283,6 +290,26 @@ def _execute(
                     ocpp_messages_record(messages=log)
             except DatabaseError:
                 logger.exception("could not write %d OCPP log rows", len(log))
+
+
+@contextlib.contextmanager
+def _without_savepoints() -> Iterator[None]:
+    """Nested ``atomic`` blocks make no savepoint on this thread's connection meanwhile.
+
+    Each savepoint costs two round trips (SAVEPOINT, RELEASE), each a wait for the GIL on the way
+    back: a StopTransaction's settlement and ledger debit nest two. The optimistic pass needs
+    none, since any exception rolls the whole batch back and every item runs again in its own
+    transaction, with savepoints. Django's ``atomic`` reads the connection's
+    ``features.uses_savepoints``; without one, an exception in a nested block marks the whole
+    transaction for rollback (``needs_rollback``), so even code that catches it cannot commit a
+    half-done item: the next query or the batch's end raises, and the batch is run again.
+    """
+    features = connection.features
+    features.uses_savepoints = False  # an instance attribute over the class's True
+    try:
+        yield
+    finally:
+        del features.uses_savepoints
 
 
 def _run_items(items: list[_Item]) -> None:

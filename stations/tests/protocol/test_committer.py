@@ -59,6 +59,84 @@ def test_a_failing_item_rolls_back_alone_and_events_are_not_doubled() -> None:
     assert [e["name"] for _, e in events] == ["A", "C"]
 
 
+@transaction.atomic
+def rename_nested(*, pk: int, name: str) -> str:
+    with transaction.atomic():  # what session_settle and ledger_credit do inside transaction_stop
+        Station.objects.filter(pk=pk).update(name=name)
+    return name
+
+
+@transaction.atomic
+def rename_unless_taken(*, pk: int, name: str) -> str:
+    """Catches a failing nested block and goes on: correct only with a savepoint to roll back to."""
+    try:
+        with transaction.atomic():
+            Station.objects.filter(pk=pk).update(name=name)
+            if Station.objects.filter(name=name).exclude(pk=pk).exists():
+                raise ValueError("name taken")
+    except ValueError:
+        Station.objects.filter(pk=pk).update(description="name was taken")
+    return name
+
+
+@transaction.atomic
+def rename_quietly_unless_taken(*, pk: int, name: str) -> str:
+    """Like ``rename_unless_taken``, but makes no query after the error it catches."""
+    try:
+        with transaction.atomic():
+            Station.objects.filter(pk=pk).update(name=name)
+            if Station.objects.filter(name=name).exclude(pk=pk).exists():
+                raise ValueError("name taken")
+    except ValueError:
+        return "taken"
+    return name
+
+
+def test_a_clean_batch_makes_no_savepoints_for_nested_atomic_blocks() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a, b = StationFactory(), StationFactory()
+    items = [item(rename_nested, pk=a.pk, name="A"), item(rename_nested, pk=b.pk, name="B")]
+    with CaptureQueriesContext(connection) as queries:
+        _execute(items, [], [])
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+    assert [i.ok for i in items] == [True, True]
+    assert set(Station.objects.values_list("name", flat=True)) == {"A", "B"}
+    # Outside the batch, nested blocks have their savepoints again.
+    with CaptureQueriesContext(connection) as queries:
+        rename_nested(pk=a.pk, name="A2")
+    assert any(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries)
+
+
+def test_an_item_that_needs_its_savepoint_runs_again_with_it_and_the_others_commit() -> None:
+    a, b, c = StationFactory(name="taken"), StationFactory(), StationFactory()
+    items = [item(rename, pk=a.pk, name="A"), item(rename_unless_taken, pk=b.pk, name="C"),
+             item(rename_unless_taken, pk=c.pk, name="A")]
+    events: list[tuple[str, dict[str, Any]]] = []
+    _execute(items, [], events)
+    # Without a savepoint the caught error could not be rolled back alone: the batch ran again,
+    # each item in its own transaction, and every item's outcome is the one it has on its own.
+    assert [i.ok for i in items] == [True, True, True]
+    rows = {pk: (name, description) for pk, name, description in Station.objects.values_list("pk", "name", "description")}
+    assert rows[a.pk][0] == "A"
+    assert rows[b.pk][0] == "C"
+    assert rows[c.pk][1] == "name was taken" and rows[c.pk][0] != "A"
+    assert [e["name"] for _, e in events] == ["A"]
+
+
+def test_a_caught_error_at_the_end_of_a_batch_is_not_committed_as_success() -> None:
+    # Nothing queries after the caught error: the batch's end must notice it (Django's outermost
+    # block would roll back silently, and every item would be answered as if stored).
+    a, b = StationFactory(name="taken"), StationFactory()
+    items = [item(rename, pk=a.pk, name="A"), item(rename_quietly_unless_taken, pk=b.pk, name="A")]
+    _execute(items, [], [])
+    assert [i.ok for i in items] == [True, True] and [i.result for i in items] == ["A", "taken"]
+    names = dict(Station.objects.values_list("pk", "name"))
+    assert names[a.pk] == "A" and names[b.pk] != "A"
+
+
 async def test_concurrent_callers_get_their_own_results_after_commit() -> None:
     from channels.db import database_sync_to_async
 
