@@ -20,6 +20,7 @@ from core.exceptions import InvalidInput
 from transactions.models import Transaction
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 
 
 def ledger_list(*, user: User) -> QuerySet[LedgerEntry]:
@@ -29,7 +30,9 @@ def ledger_list(*, user: User) -> QuerySet[LedgerEntry]:
 def ledger_balance(*, user_id: int) -> Decimal:
     """The sum of the user's ledger entries: what ``User.balance`` must always equal."""
     total = LedgerEntry.objects.filter(user_id=user_id).aggregate(s=Sum("amount"))["s"]
-    return total if total is not None else ZERO
+    # Entries are whole cents, and so is their sum; SQLite adds them as binary floats
+    # (-99.9900000000001), which the quantization takes back to the cent.
+    return Decimal(total).quantize(CENT) if total is not None else ZERO
 
 
 @dataclass(frozen=True)

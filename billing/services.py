@@ -176,7 +176,7 @@ def session_cost_update(*, transaction: Transaction, now: datetime, save: bool =
 
 
 def session_settle(
-    *, transaction_id: int, locked: Transaction | None = None, save_fields: Sequence[str] = ()
+    *, transaction_id: int, locked: Transaction | None = None, save_fields: Sequence[str] = (), first: bool = False,
 ) -> Transaction:
     """Final cost and line items of a stopped session, and its one ledger debit.
 
@@ -187,6 +187,9 @@ def session_settle(
 
     ``locked``: the caller (``transaction_stop``) holds the row locked and loaded with its connector
     already, and has changed ``save_fields`` on it: they are saved with the cost, in one UPDATE.
+    ``first``: the session stops in this database transaction (the caller found it running), so
+    nothing can have been debited for it yet and the ledger is not read; the unique debit per
+    session still stands guard.
     """
     with db_transaction.atomic():
         if locked is not None:
@@ -208,7 +211,7 @@ def session_settle(
         else:
             tx.save(update_fields=list(dict.fromkeys(fields)))
         if tx.user_id is not None:
-            _debit_session(tx)
+            _debit_session(tx, first=first)
         else:
             hold = Payment.objects.filter(transaction=tx, kind=PaymentKind.SESSION_HOLD).first()
             if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
@@ -282,9 +285,9 @@ def session_idle_track(*, transaction: Transaction, now: datetime, save: bool = 
     return ["idle_since"]
 
 
-def _debit_session(tx: Transaction) -> None:
+def _debit_session(tx: Transaction, *, first: bool = False) -> None:
     # What the session itself cost the driver so far; refunds are a separate decision and stay.
-    charged, debited = _charged(tx.pk)
+    charged, debited = (None, False) if first else _charged(tx.pk)
     if not debited:
         try:
             ledger_credit(
@@ -434,20 +437,19 @@ def ledger_credit(
         raise InvalidInput(_("Unknown ledger entry kind."), errors={"kind": [str(_("Unknown kind."))]})
     amount = Decimal(amount).quantize(Decimal("0.01"))
     if connection.vendor == "postgresql":
-        # The UPDATE locks the user row (entries serialise) and returns the new balance.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE "{User._meta.db_table}" SET balance = balance + %s WHERE id = %s RETURNING balance, currency',
-                [amount, user_id],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise NotFound(_("Unknown user."))
+        # One statement: the UPDATE locks the user row (entries serialise) and hands the new
+        # balance and the currency to the entry's INSERT. No user: no row, nothing written.
         entry = LedgerEntry(
-            user_id=user_id, kind=kind, amount=amount, currency=row[1], balance_after=row[0],
+            user_id=user_id, kind=kind, amount=amount, currency="", balance_after=Decimal("0"),
             transaction_id=transaction_id, reason=reason, external_ref=external_ref, created_by=created_by,
         )
-        sql.insert(entry)
+        row = sql.insert_with(
+            entry, f'WITH u AS (UPDATE "{User._meta.db_table}" SET balance = balance + %s WHERE id = %s '
+            "RETURNING balance, currency)", [amount, user_id], {"currency": "u.currency", "balance_after": "u.balance"},
+        )
+        if row is None:
+            raise NotFound(_("Unknown user."))
+        entry.currency, entry.balance_after = row
         return entry
     try:
         user = User.objects.select_for_update().get(pk=user_id)

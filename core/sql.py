@@ -74,24 +74,49 @@ def insert(obj: models.Model, *, on_conflict_nothing: bool = False) -> bool:
     """``obj.save()`` of a new row as one INSERT … RETURNING pk (PostgreSQL), without the ORM
     compiler. With ``on_conflict_nothing`` a row a constraint already holds is skipped: returns
     False and leaves ``obj.pk`` unset."""
+    return _insert(obj, on_conflict_nothing=on_conflict_nothing) is not None
+
+
+def insert_with(obj: models.Model, with_sql: str, with_params: Sequence[Any], taken: dict[str, str]) -> tuple[Any, ...] | None:
+    """``insert`` in one statement with a data-modifying ``WITH name AS (…)`` part (``with_sql``,
+    ``with_params``) whose row gives some of the fields: ``taken`` = ``{"field": "name.column"}``.
+    Returns those fields' values as stored, or None when the WITH part gave no row (then nothing
+    was inserted and ``obj.pk`` stays unset)."""
+    return _insert(obj, with_sql=with_sql, with_params=with_params, taken=taken)
+
+
+def _insert(
+    obj: models.Model, *, on_conflict_nothing: bool = False, with_sql: str = "", with_params: Sequence[Any] = (),
+    taken: dict[str, str] | None = None,
+) -> tuple[Any, ...] | None:
     meta = obj._meta
+    taken = taken or {}
     targets = [f for f in meta.concrete_fields if not (f.primary_key and getattr(obj, f.attname) is None)]
     names = ", ".join(f'"{f.column}"' for f in targets)
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in targets]
-    placeholders = ", ".join(["%s"] * len(targets))
+    params = list(with_params)
+    values = []
+    for f in targets:
+        if f.name in taken:
+            values.append(taken[f.name])
+        else:
+            values.append("%s")
+            params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
     conflict = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
+    returning = ", ".join([f'"{meta.pk.column}"'] + [f'"{meta.get_field(name).column}"' for name in taken])
+    if taken:
+        source = next(iter(taken.values())).split(".")[0]
+        rows = f'SELECT {", ".join(values)} FROM {source}'
+    else:
+        rows = f'VALUES ({", ".join(values)})'
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{meta.db_table}" ({names}) VALUES ({placeholders}){conflict} RETURNING "{meta.pk.column}"',
-            params,
-        )
+        cursor.execute(f'{with_sql} INSERT INTO "{meta.db_table}" ({names}) {rows}{conflict} RETURNING {returning}', params)
         row = cursor.fetchone()
     if row is None:
-        return False
+        return None
     setattr(obj, meta.pk.attname, row[0])
     obj._state.adding = False
     obj._state.db = connection.alias
-    return True
+    return tuple(row[1:])
 
 
 def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model, Sequence[str]]]) -> None:

@@ -304,7 +304,9 @@ def transaction_start(
     from reservations.models import Reservation
     from reservations.services import reservation_use
 
-    connector = _connector_locked(charge_point_id=charge_point_id, connector_id=connector_id)
+    connector, resent = _connector_locked(
+        charge_point_id=charge_point_id, connector_id=connector_id, id_tag=id_tag, started_at=started_at
+    )
     if connector is None:
         station = Station.objects.get(charge_point_id=charge_point_id)
         connector, created_connector = Connector.objects.get_or_create(station=station, connector_id=connector_id)
@@ -312,9 +314,12 @@ def transaction_start(
             connector = Connector.objects.select_for_update(no_key=True).get(pk=connector.pk)
     else:
         station = connector.station
-    existing = _started_transaction(
-        station_id=station.pk, connector_pk=connector.pk, id_tag=id_tag, started_at=started_at
-    )
+    if resent is None:
+        existing = None  # the connector's query looked: not a resend
+    else:
+        existing = _started_transaction(
+            station_id=station.pk, connector_pk=connector.pk, id_tag=id_tag, started_at=started_at
+        )
     if existing is not None:
         info = id_tag_authorize(id_tag=id_tag, now=now, exclude_transaction_id=existing.pk)
         return TransactionStarted(transaction=existing, authorization=info, created=False)
@@ -343,29 +348,40 @@ def transaction_start(
     return TransactionStarted(transaction=tx, authorization=info, created=True)
 
 
-def _connector_locked(*, charge_point_id: str, connector_id: int) -> Connector | None:
-    """The connector row, locked (FOR NO KEY UPDATE), with its station; one hand-written query on
-    PostgreSQL (every StartTransaction runs it)."""
+def _connector_locked(
+    *, charge_point_id: str, connector_id: int, id_tag: str, started_at: datetime
+) -> tuple[Connector | None, bool | None]:
+    """The connector row, locked (FOR NO KEY UPDATE), with its station; and whether a session
+    with this id tag and start time may exist on it already (a resent StartTransaction): None
+    when the same query found none, True when it found one or did not look.
+
+    One hand-written statement on PostgreSQL (every StartTransaction runs it). Its look for the
+    session sees what was committed when the statement began: a StartTransaction waiting for the
+    connector's lock behind its own resend's batch finds nothing, and its INSERT then meets the
+    unique start constraint, and the batch runs again, each item on its own: then it is found.
+    """
     if connection.vendor != "postgresql":
-        return (
+        connector = (
             Connector.objects.select_for_update(no_key=True, of=("self",)).select_related("station")
             .filter(station__charge_point_id=charge_point_id, connector_id=connector_id).order_by("pk").first()
         )
+        return connector, True
     names, select = sql.columns(Connector, "c")
     station_names, station_select = sql.columns(Station, "s")
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT {select}, {station_select} FROM "{Connector._meta.db_table}" c '
-            f'JOIN "{Station._meta.db_table}" s ON s.id = c.station_id '
+            f'SELECT {select}, {station_select}, EXISTS (SELECT 1 FROM "{Transaction._meta.db_table}" t '
+            "WHERE t.station_id = s.id AND t.connector_id = c.id AND t.id_tag = %s AND t.started_at = %s) "
+            f'FROM "{Connector._meta.db_table}" c JOIN "{Station._meta.db_table}" s ON s.id = c.station_id '
             "WHERE s.charge_point_id = %s AND c.connector_id = %s ORDER BY c.id LIMIT 1 FOR NO KEY UPDATE OF c",
-            [charge_point_id, connector_id],
+            [id_tag, started_at, charge_point_id, connector_id],
         )
         row = cursor.fetchone()
     if row is None:
-        return None
+        return None, True
     connector = sql.instance(Connector, names, row[: len(names)])
-    Connector.station.field.set_cached_value(connector, sql.instance(Station, station_names, row[len(names):]))
-    return connector
+    Connector.station.field.set_cached_value(connector, sql.instance(Station, station_names, row[len(names):-1]))
+    return connector, (True if row[-1] else None)
 
 
 def _started_transaction(*, station_id: int, connector_pk: int, id_tag: str, started_at: datetime) -> Transaction | None:
@@ -673,7 +689,7 @@ def transaction_stop(
         logger.warning("transaction %s: meterStop %s below the last reading", tx.pk, meter_stop_wh)
     tx.power_w = None
     fields += ["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"]
-    session_settle(transaction_id=tx.pk, locked=tx, save_fields=fields)  # one UPDATE with the cost
+    session_settle(transaction_id=tx.pk, locked=tx, save_fields=fields, first=True)  # one UPDATE with the cost
     _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id, charge_point_id))
     transaction.on_commit(notifications.SessionNotice(tx, stopped=True))
     return TransactionStopped(transaction=tx, authorization=info)

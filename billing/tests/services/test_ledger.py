@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,17 @@ def test_a_credit_is_an_entry_and_moves_the_balance() -> None:
     user.refresh_from_db()
     assert user.balance == Decimal("12.50") == entry.balance_after
     assert ledger_balance(user_id=user.pk) == user.balance
+
+
+@pytest.mark.django_db
+def test_an_entry_takes_the_currency_and_the_new_balance_from_the_user_row() -> None:
+    user = UserFactory(balance=Decimal("4.00"), currency="CHF")
+    first = ledger_credit(user_id=user.pk, amount=Decimal("1.25"), kind=LedgerKind.TOPUP)
+    second = ledger_credit(user_id=user.pk, amount=Decimal("-2"), kind=LedgerKind.ADJUSTMENT)
+    stored = {e.pk: (e.currency, e.amount, e.balance_after) for e in LedgerEntry.objects.filter(user=user)}
+    assert stored == {first.pk: ("CHF", Decimal("1.25"), Decimal("5.25")),
+                      second.pk: ("CHF", Decimal("-2.00"), Decimal("3.25"))}
+    assert (first.currency, first.balance_after, second.balance_after) == ("CHF", Decimal("5.25"), Decimal("3.25"))
 
 
 @pytest.mark.django_db
@@ -90,6 +102,19 @@ def test_the_external_reference_credits_once() -> None:
     ledger_credit(user_id=user.pk, amount=Decimal("5"), kind=LedgerKind.TOPUP, external_ref="stripe:cs_1")
     with pytest.raises(IntegrityError):
         ledger_credit(user_id=user.pk, amount=Decimal("5"), kind=LedgerKind.TOPUP, external_ref="stripe:cs_1")
+
+
+@pytest.mark.django_db
+def test_a_first_settlement_reads_no_ledger_and_still_debits_once() -> None:
+    tx = stopped_session()
+    with CaptureQueriesContext(connection) as queries:
+        session_settle(transaction_id=tx.pk, first=True)
+    assert not any("SUM" in q["sql"] and "billing_ledgerentry" in q["sql"] for q in queries.captured_queries)
+    # Called as a first settlement again by mistake: the unique debit per session holds.
+    session_settle(transaction_id=tx.pk, first=True)
+    tx.user.refresh_from_db()
+    assert LedgerEntry.objects.filter(transaction=tx, kind=LedgerKind.SESSION).count() == 1
+    assert tx.user.balance == Decimal("7.00") == ledger_balance(user_id=tx.user.pk)
 
 
 @pytest.mark.postgres
