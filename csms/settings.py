@@ -98,6 +98,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # Parameters bound on the server, and statements run twice on a connection prepared
+        # there (psycopg): the hot paths repeat a few dozen statements, which PostgreSQL then
+        # neither parses nor plans again (saturation benchmark: 890-920 vs 720-740 msg/s).
+        # Off behind a PgBouncer in transaction mode without max_prepared_statements.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 else:
     # Daphne, the ORM's worker threads and Celery share the file: wait for the lock.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

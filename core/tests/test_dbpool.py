@@ -56,3 +56,18 @@ def test_the_project_pool_uses_it() -> None:
     assert connection.pool._check is dbpool.check_if_idle
     connection.ensure_connection()
     assert connection.connection._csms_handed_out > 0  # the check ran on the hand-out
+
+
+def test_a_statement_run_twice_on_a_connection_is_prepared_on_the_server() -> None:
+    # DATABASE_PREPARED_STATEMENTS (default on): parameters bound on the server, and the hot
+    # paths' statements parsed and planned once per connection.
+    from stations.models import Station
+
+    statement = 'SELECT count(*) FROM "stations_station" WHERE charge_point_id = %s'
+    with connection.cursor() as cursor:
+        for value in ("A", "B", "C"):
+            cursor.execute(statement, [value])
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("charge_point_id = $1" in text for text in prepared), prepared
+    assert Station.objects.filter(charge_point_id="A").count() == 0  # and the ORM's queries run as before
