@@ -379,3 +379,12 @@ async def test_a_batch_skips_the_groups_nobody_joined() -> None:
     assert sent == ["station.WATCHED"]
     assert (await asyncio.wait_for(layer.receive(channel), 5))["event"] == {"type": "a"}
     await layer.group_discard("station.WATCHED", channel)
+
+
+async def test_a_loop_has_one_committer_until_it_is_closed() -> None:
+    first = committer()
+    assert committer() is first
+    await first.aclose()
+    second = committer()
+    assert second is not first and committer() is second
+    await second.aclose()
