@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,24 +56,24 @@ def station_event(station: Station, *, connectors: list[Connector] | None = None
     }
 
 
-def _station_event_by_id(station_id: int) -> dict[str, Any]:
-    """``station_event`` from one hand-written query (the connect/boot hot path of a boot storm)."""
-    table, connectors = Station._meta.db_table, Connector._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.charge_point_id, s.dismissed, s.last_boot_at, s.last_heartbeat, s.heartbeat_interval, "
-            f"s.connected, s.charger_status, c.connector_id, c.status FROM \"{table}\" s "
-            f'LEFT JOIN "{connectors}" c ON c.station_id = s.id AND c.connector_id > 0 WHERE s.id = %s',
-            [station_id],
-        )
-        rows = cursor.fetchall()
-    first = rows[0]
-    station = Station(
-        pk=station_id, charge_point_id=first[0], dismissed=first[1], last_boot_at=first[2], last_heartbeat=first[3],
-        heartbeat_interval=first[4], connected=first[5], charger_status=first[6],
-    )
-    numbered = [Connector(connector_id=row[7], status=row[8]) for row in rows if row[7] is not None]
-    return station_event(station, connectors=numbered)
+# What ``station_event`` reads, as columns an UPDATE … RETURNING on the station row ``s`` can
+# append: the connect and boot of a boot storm's chargers then cost no query for their event.
+_EVENT_FIELDS = ("charge_point_id", "dismissed", "last_boot_at", "last_heartbeat", "heartbeat_interval", "connected",
+                 "charger_status")
+
+
+def _station_event_returning() -> str:
+    connectors = Connector._meta.db_table
+    numbered = f'FROM "{connectors}" c WHERE c.station_id = s.id AND c.connector_id > 0 ORDER BY c.connector_id'
+    return ", ".join([f"s.{name}" for name in _EVENT_FIELDS]
+                     + [f"ARRAY(SELECT c.connector_id {numbered})", f"ARRAY(SELECT c.status {numbered})"])
+
+
+def _station_event_from_row(station_id: int, values: Sequence[Any]) -> dict[str, Any]:
+    """``station_event`` from the columns of ``_station_event_returning``."""
+    station = Station(pk=station_id, **dict(zip(_EVENT_FIELDS, values)))
+    numbers, statuses = values[len(_EVENT_FIELDS)], values[len(_EVENT_FIELDS) + 1]
+    return station_event(station, connectors=[Connector(connector_id=n, status=st) for n, st in zip(numbers, statuses)])
 
 
 def _publish_station(station: Station, event: dict[str, Any]) -> None:
@@ -208,14 +208,15 @@ def _station_connect_known(
             f'WITH old AS (SELECT id, channel_name FROM "{table}" WHERE charge_point_id = %s AND password_hash = \'\' '
             f'FOR NO KEY UPDATE) UPDATE "{table}" s SET connected = TRUE, channel_name = %s, server_id = %s, '
             f"connected_at = %s, remote_address = %s FROM old WHERE s.id = old.id "
-            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at, s.power_limit_w",
+            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at, s.power_limit_w, "
+            f"{_station_event_returning()}",
             [charge_point_id, channel_name, server_id, now, remote_address[:64]],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    station_id, old_channel, registration, last_boot_at, power_limit_w = row
-    event = _station_event_by_id(station_id)
+    station_id, old_channel, registration, last_boot_at, power_limit_w = row[:5]
+    event = _station_event_from_row(station_id, row[5:])
     publish_on_commit(DASHBOARD_GROUP, event)
     publish_on_commit(station_group(charge_point_id), event)
     return ConnectResult(
@@ -349,14 +350,14 @@ def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: 
     params += [now, RegistrationStatus.ACCEPTED.value, now, charge_point_id]
     with connection.cursor() as cursor:
         cursor.execute(
-            f'UPDATE "{table}" SET {", ".join(sets)} WHERE charge_point_id = %s '
-            f"RETURNING id, registration_status, heartbeat_interval, power_limit_w",
+            f'UPDATE "{table}" s SET {", ".join(sets)} WHERE charge_point_id = %s '
+            f"RETURNING s.id, s.registration_status, s.heartbeat_interval, s.power_limit_w, {_station_event_returning()}",
             params,
         )
         row = cursor.fetchone()
     if row is None:
         raise Station.DoesNotExist(charge_point_id)
-    event = _station_event_by_id(row[0])
+    event = _station_event_from_row(row[0], row[4:])
     publish_on_commit(DASHBOARD_GROUP, event)
     publish_on_commit(station_group(charge_point_id), event)
     return BootResult(status=row[1], interval=row[2], power_limit_w=row[3])

@@ -107,3 +107,24 @@ def test_connect_and_boot_publish_the_station_event_with_its_status(django_captu
     events = [call.args for call in publish.call_args_list]
     expected = {"type": "station", "charge_point_id": "CP-EV", "status": "occupied", "connected": True}
     assert ("dashboard", expected) in events and ("station.CP-EV", expected) in events
+
+
+def test_the_event_of_a_connect_and_a_boot_is_the_one_the_orm_computes(django_capture_on_commit_callbacks) -> None:
+    # The connect's and the boot's statements return the event's columns themselves (PostgreSQL):
+    # every numbered connector counts, in any order, and connector 0 (the whole charger) does not.
+    from stations.models import Station
+    from stations.services import station_connect, station_event
+
+    station = StationFactory(charge_point_id="CP-EV2", last_boot_at=T0, last_heartbeat=T0)
+    for number, status in ((2, "Available"), (0, "Faulted"), (1, "Charging")):
+        ConnectorFactory(station=station, connector_id=number, status=status)
+    with time_machine.travel(T0, tick=False), mock.patch("core.events.publish") as publish:
+        with django_capture_on_commit_callbacks(execute=True):
+            station_connect(charge_point_id="CP-EV2", password=None, remote_address="", channel_name="c",
+                            server_id="s", now=T0)
+        with django_capture_on_commit_callbacks(execute=True):
+            station_boot(charge_point_id="CP-EV2", details=BOOT, now=T0)
+        expected = station_event(Station.objects.get(pk=station.pk))
+    events = [call.args for call in publish.call_args_list if call.args[0] == "dashboard"]
+    assert expected["status"] == "available"
+    assert events == [("dashboard", expected), ("dashboard", expected)]
