@@ -282,7 +282,8 @@ CSMS_OCPP_MAX_MESSAGE_BYTES = env.int("CSMS_OCPP_MAX_MESSAGE_BYTES", default=131
 CSMS_CALL_TIMEOUT = env.float("CSMS_CALL_TIMEOUT", default=30.0)
 # Database threads ("lanes") of the OCPP endpoint's group committer in each server process.
 # Each database round trip gives up the GIL and takes it back: on the 2-core machine, two lanes
-# beat four (saturation benchmark: 690-810 vs 440-620 msg/s). More suit a distant database.
+# beat four (saturation benchmark: 690-810 vs 440-620 msg/s), and with batches of up to 256 items
+# they keep up with a fleet of 5,000 as four do. More suit a distant database.
 CSMS_OCPP_DB_LANES = env.int("CSMS_OCPP_DB_LANES", default=2)
 CSMS_CALL_ACK_TIMEOUT = env.float("CSMS_CALL_ACK_TIMEOUT", default=1.0)
 CSMS_DEFAULT_HEARTBEAT_INTERVAL = env.int("CSMS_DEFAULT_HEARTBEAT_INTERVAL", default=60)

@@ -41,7 +41,10 @@ from core.events import PublishOnCommit, publish_deferred
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 64  # a batch's items wait for each other: keep its latency bounded
+# A batch's items wait for each other: keep its latency bounded. But lanes × MAX_BATCH items is all
+# that is in flight: with two lanes, 64 capped a fleet of 5,000 chargers (1,000 calls/s offered)
+# at 294 answers/s, p50 14.6 s; 256 answered 796-798/s, p50 33-53 ms (the bare server: 799/s).
+MAX_BATCH = 256
 IDLE_FLUSH_SECONDS = 0.25  # log rows and last-seen times with no other traffic to ride on
 
 
