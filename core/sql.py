@@ -38,6 +38,15 @@ def instance(model: type[M], names: Sequence[str], values: Sequence[Any]) -> M:
     return model.from_db(connection.alias, list(names), list(values))
 
 
+def bare(model: type[M], **fields: Any) -> M:
+    """An instance holding just these attributes: no ``Model.__init__`` (which sets every other
+    field's default first) and no ``_state``. For reading methods on a few fields (a station's
+    status), never for saving."""
+    obj = model.__new__(model)
+    obj.__dict__.update(fields)
+    return obj
+
+
 _CONVERTERS: dict[tuple[str, type[models.Model], tuple[str, ...]], list[tuple[int, Any, list[Any]]]] = {}
 
 

@@ -12,10 +12,10 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 
 from core import sql
@@ -56,8 +56,6 @@ def station_event(station: Station, *, connectors: list[Connector] | None = None
     }
 
 
-M = TypeVar("M", bound=models.Model)
-
 # What ``station_event`` reads, as columns an UPDATE … RETURNING on the station row ``s`` can
 # append: the connect and boot of a boot storm's chargers then cost no query for their event.
 _EVENT_FIELDS = ("charge_point_id", "dismissed", "last_boot_at", "last_heartbeat", "heartbeat_interval", "connected",
@@ -77,16 +75,10 @@ def _station_event_from_row(station_id: int, values: Sequence[Any]) -> dict[str,
     The station and its connectors are bare instances holding just those fields (what
     ``compute_status`` reads): ``Model.__init__`` sets every field's default first, which made
     building them 10 % of a boot storm's time."""
-    station = _bare(Station, id=station_id, **dict(zip(_EVENT_FIELDS, values)))
+    station = sql.bare(Station, id=station_id, **dict(zip(_EVENT_FIELDS, values)))
     numbers, statuses = values[len(_EVENT_FIELDS)], values[len(_EVENT_FIELDS) + 1]
-    connectors = [_bare(Connector, connector_id=n, status=st) for n, st in zip(numbers, statuses)]
+    connectors = [sql.bare(Connector, connector_id=n, status=st) for n, st in zip(numbers, statuses)]
     return station_event(station, connectors=connectors)
-
-
-def _bare(model: type[M], **fields: Any) -> M:
-    obj = model.__new__(model)
-    obj.__dict__.update(fields)
-    return obj
 
 
 def _publish_station(station: Station, event: dict[str, Any]) -> None:

@@ -304,7 +304,7 @@ def transaction_start(
     from reservations.models import Reservation
     from reservations.services import reservation_use
 
-    connector, resent = _connector_locked(
+    connector, may_be_resend = _connector_locked(
         charge_point_id=charge_point_id, connector_id=connector_id, id_tag=id_tag, started_at=started_at
     )
     if connector is None:
@@ -314,12 +314,9 @@ def transaction_start(
             connector = Connector.objects.select_for_update(no_key=True).get(pk=connector.pk)
     else:
         station = connector.station
-    if resent is None:
-        existing = None  # the connector's query looked: not a resend
-    else:
-        existing = _started_transaction(
-            station_id=station.pk, connector_pk=connector.pk, id_tag=id_tag, started_at=started_at
-        )
+    existing = _started_transaction(
+        station_id=station.pk, connector_pk=connector.pk, id_tag=id_tag, started_at=started_at
+    ) if may_be_resend else None
     if existing is not None:
         info = id_tag_authorize(id_tag=id_tag, now=now, exclude_transaction_id=existing.pk)
         return TransactionStarted(transaction=existing, authorization=info, created=False)
@@ -350,10 +347,10 @@ def transaction_start(
 
 def _connector_locked(
     *, charge_point_id: str, connector_id: int, id_tag: str, started_at: datetime
-) -> tuple[Connector | None, bool | None]:
+) -> tuple[Connector | None, bool]:
     """The connector row, locked (FOR NO KEY UPDATE), with its station; and whether a session
-    with this id tag and start time may exist on it already (a resent StartTransaction): None
-    when the same query found none, True when it found one or did not look.
+    with this id tag and start time may exist on it already (a resent StartTransaction): False
+    only when the same query looked and found none.
 
     One hand-written statement on PostgreSQL (every StartTransaction runs it). Its look for the
     session sees what was committed when the statement began: a StartTransaction waiting for the
@@ -381,7 +378,7 @@ def _connector_locked(
         return None, True
     connector = sql.instance(Connector, names, row[: len(names)])
     Connector.station.field.set_cached_value(connector, sql.instance(Station, station_names, row[len(names):-1]))
-    return connector, (True if row[-1] else None)
+    return connector, bool(row[-1])
 
 
 def _started_transaction(*, station_id: int, connector_pk: int, id_tag: str, started_at: datetime) -> Transaction | None:
