@@ -8,9 +8,13 @@ on that path use these helpers (with the ORM as the fallback on other databases)
 from __future__ import annotations
 
 import functools
+import json
+import math
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.db import connection, models
 
@@ -129,8 +133,9 @@ def _insert(
 
 
 def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model, Sequence[str]]]) -> None:
-    """Several ``update_fields`` in one UPDATE … FROM unnest(arrays): every row gets the union of
-    the changed fields, from its instance (the caller holds the rows locked and loaded)."""
+    """Several ``update_fields`` in one UPDATE … FROM (the rows as one JSON parameter, see
+    ``insert_rows``): every row gets the union of the changed fields, from its instance (the
+    caller holds the rows locked and loaded)."""
     if not changes:
         return
     if len(changes) == 1:
@@ -140,19 +145,22 @@ def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model,
     names = list(dict.fromkeys(name for _obj, fields in changes for name in fields))
     targets = [meta.get_field(name) for name in names]
     pk = meta.pk
-    casts = [pk.cast_db_type(connection)] + [field.cast_db_type(connection) for field in targets]
-    arrays: list[list[Any]] = [[obj.pk for obj, _fields in changes]]
-    for field in targets:
-        arrays.append([field.get_db_prep_save(getattr(obj, field.attname), connection) for obj, _fields in changes])
+    types = [pk.cast_db_type(connection)] + [field.cast_db_type(connection) for field in targets]
+    rows = [
+        [obj.pk] + [
+            # A JSON field's value goes into the document as it is (``get_db_prep_save`` would wrap it).
+            getattr(obj, field.attname) if type_ == "jsonb" else field.get_db_prep_save(getattr(obj, field.attname), connection)
+            for field, type_ in zip(targets, types[1:])
+        ]
+        for obj, _fields in changes
+    ]
     columns = ", ".join(["id__"] + [f"c{i}" for i in range(len(targets))])
     assignments = ", ".join(f'"{field.column}" = v.c{i}' for i, field in enumerate(targets))
-    unnest = ", ".join(f"%b::{cast}[]" for cast in casts)
-    arrays = [_uniform(values, cast) for values, cast in zip(arrays, casts)]
-    with array_cursor() as cursor:
+    with server_cursor() as cursor:
         cursor.execute(
-            f'UPDATE "{meta.db_table}" SET {assignments} FROM unnest({unnest}) v({columns}) '
+            f'UPDATE "{meta.db_table}" SET {assignments} FROM ({json_rows_select(tuple(types))}) AS v({columns}) '
             f'WHERE "{meta.db_table}"."{pk.column}" = v.id__',
-            arrays,
+            [json_rows(rows)],
         )
 
 
@@ -160,44 +168,79 @@ def insert_rows(
     table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
     *, on_conflict_nothing: bool = False, returning: str = "",
 ) -> list[tuple[Any, ...]]:
-    """Many rows in one INSERT … SELECT FROM unnest(array, …) (PostgreSQL): one parameter per
-    column whatever the number of rows, sent as binary arrays (``array_cursor``). ``types``: each
-    column's PostgreSQL type;
-    ``returning``: a RETURNING list, whose rows (the inserted ones) are returned."""
+    """Many rows in one INSERT … SELECT (PostgreSQL). ``types``: each column's PostgreSQL type
+    (a ``jsonb`` column's values are Python objects, put into the document as they are);
+    ``returning``: a RETURNING list, whose rows (the inserted ones) are returned.
+
+    The rows travel as one JSON document (``json.dumps``, in C), taken apart by the server:
+    psycopg's binary arrays, one per column, were built element by element in Python, about
+    0.5 ms of CPU for a statement of five rows and 4 µs a row beyond (a fifth of the server's
+    CPU in a fleet of 5,000 chargers); the document costs 0.2 ms and under 3 µs a row.
+    """
     if not rows:
         return []
-    arrays = [_uniform(values, t) for values, t in zip(zip(*rows), types)]
-    unnest = ", ".join(f"%b::{t}[]" for t in types)
     conflict = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
     tail = f" RETURNING {returning}" if returning else ""
-    with array_cursor() as cursor:
+    with server_cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT * FROM unnest({unnest}){conflict}{tail}', arrays,
+            f'INSERT INTO "{table}" ({", ".join(columns)}) {json_rows_select(tuple(types))}{conflict}{tail}',
+            [json_rows(rows)],
         )
         return cursor.fetchall() if returning else []
 
 
-def array_cursor() -> Any:
-    """``connection.cursor()``, binding parameters on the server (PostgreSQL), for statements
-    that pass arrays as ``%b`` (binary) parameters.
+@functools.cache
+def json_rows_select(types: tuple[str, ...]) -> str:
+    """``SELECT … FROM`` one ``%s`` parameter holding ``json_rows(rows)``: element i of each row
+    cast to ``types[i]``. JSON ``null`` is SQL NULL (``->>`` gives NULL for it; a ``jsonb``
+    column needs the NULLIF)."""
+    columns = ", ".join(
+        f"NULLIF(r->{i}, 'null'::jsonb)" if type_ == "jsonb" else f"(r->>{i})::{type_}"
+        for i, type_ in enumerate(types)
+    )
+    return f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r"
 
-    Django's cursor composes the statement on the client: every array element is quoted and
-    escaped in Python, which cost 3.5 ms of CPU for 40 message-log rows; sent in binary, 0.4 ms.
-    The cursor is Django's wrapper around psycopg's server-binding cursor, on the same connection
-    and transaction (so query logging and the test tools still see the statements).
+
+def json_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """The rows as a JSON array of arrays. Times keep their microseconds and offset, decimals
+    their digits (as strings the casts read exactly); floats are written in their shortest
+    exact form. JSON has no NaN or infinity: those are written as strings, which a ``float8``
+    column reads as the same value (a JSON payload keeps the string)."""
+    try:
+        return json.dumps(rows, default=_json_value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(rows), default=_json_value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def server_cursor() -> Any:
+    """``connection.cursor()``, binding parameters on the server (PostgreSQL), for the bulk
+    statements' one large parameter.
+
+    Django's cursor composes the statement on the client (unless ``DATABASE_PREPARED_STATEMENTS``),
+    escaping a parameter in Python. The cursor is Django's wrapper around psycopg's
+    server-binding cursor, on the same connection and transaction (so query logging and the
+    test tools still see the statements).
     """
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
-
-
-def _uniform(values: Iterable[Any], pg_type: str) -> list[Any]:
-    """One Python type per binary array (psycopg refuses ``[1.5, 2]`` as a float array)."""
-    values = list(values)
-    if pg_type.startswith(("double", "real", "float")):
-        return [None if v is None else float(v) for v in values]
-    if pg_type.startswith(("numeric", "decimal")):
-        return [v if v is None or isinstance(v, Decimal) else Decimal(str(v)) for v in values]
-    return values

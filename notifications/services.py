@@ -162,6 +162,12 @@ class Wanted:
     params: Mapping[str, Any]
 
 
+def _plain_json(data: Any) -> Any:
+    """``data`` as the JSON the notification stores (times, decimals and lazy strings made
+    strings by Django's encoder), for ``insert_rows``' document."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
 _NOTIFICATION_COLUMNS = ("user_id", "kind", "title", "body", "data", "dedup_key", "created_at", "in_app", "email")
 _NOTIFICATION_TYPES = ("bigint", "text", "text", "text", "jsonb", "text", "timestamptz", "boolean", "boolean")
 
@@ -190,7 +196,7 @@ def notifications_send_many(wanted: Sequence[Wanted], *, now: datetime | None = 
         pending.setdefault((w.user.pk, notification.kind, notification.dedup_key), notification)
     inserted = sql.insert_rows(
         Notification._meta.db_table, _NOTIFICATION_COLUMNS, _NOTIFICATION_TYPES,
-        [(n.user_id, n.kind, n.title, n.body, json.dumps(n.data, cls=DjangoJSONEncoder), n.dedup_key, n.created_at,
+        [(n.user_id, n.kind, n.title, n.body, _plain_json(n.data), n.dedup_key, n.created_at,
           n.in_app, n.email) for n in pending.values()],
         on_conflict_nothing=True, returning="id, user_id, kind, dedup_key",
     )
@@ -492,12 +498,12 @@ def session_notices_send(*, notices: Sequence[SessionNotice]) -> None:
     with transaction.atomic():
         stopped = [n.tx for n in notices if n.stopped and n.tx.stopped_at is not None]
         if stopped:
-            with connection.cursor() as cursor:
+            with sql.server_cursor() as cursor:
                 cursor.execute(
                     f'UPDATE "{Transaction._meta.db_table}" t SET end_of_charge_at = v.at '
-                    "FROM unnest(%s::bigint[], %s::timestamptz[]) v(id, at) "
+                    f"FROM ({sql.json_rows_select(('bigint', 'timestamptz'))}) v(id, at) "
                     "WHERE t.id = v.id AND t.end_of_charge_at IS NULL",
-                    [[tx.pk for tx in stopped], [tx.stopped_at for tx in stopped]],
+                    [sql.json_rows([(tx.pk, tx.stopped_at) for tx in stopped])],
                 )
         users = _load_users({n.tx.user_id for n in notices if n.tx.user_id is not None})
         wanted: list[Wanted] = []

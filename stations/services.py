@@ -6,7 +6,6 @@ and by the admin. Each owns its ``transaction.atomic``; ``now`` is always a para
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -387,17 +386,15 @@ def station_last_seen_bulk(*, seen: Mapping[int, tuple[datetime, str]]) -> set[i
     rows = [(pk, when, channel) for pk, (when, channel) in sorted(seen.items())]
     table = Station._meta.db_table
     if connection.vendor == "postgresql":
-        values = ",".join(["(%s::bigint, %s::timestamptz, %s::text)"] * len(rows))
-        params: list[Any] = [p for row in rows for p in row]
-        sql = (
-            f"WITH v(id, t, ch) AS (VALUES {values}), "
+        statement = (
+            f"WITH v(id, t, ch) AS ({sql.json_rows_select(('bigint', 'timestamptz', 'text'))}), "
             f'locked AS (SELECT s.id FROM "{table}" s JOIN v ON s.id = v.id AND s.channel_name = v.ch '
             f"ORDER BY s.id FOR NO KEY UPDATE OF s SKIP LOCKED) "
             f'UPDATE "{table}" AS s SET last_heartbeat = GREATEST(COALESCE(s.last_heartbeat, v.t), v.t), '
             f"connected = TRUE FROM v WHERE s.id = v.id AND s.id IN (SELECT id FROM locked) RETURNING s.id"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        with sql.server_cursor() as cursor:
+            cursor.execute(statement, [sql.json_rows(rows)])
             written = {row[0] for row in cursor.fetchall()}
         held = set(
             Station.objects.filter(pk__in=[pk for pk, _, _ in rows if pk not in written])
@@ -612,7 +609,7 @@ def ocpp_messages_record(*, messages: Iterable[OcppMessage | LogRow]) -> int:
         return len(rows)
     sql.insert_rows(
         OcppMessage._meta.db_table, _LOG_COLUMNS, _LOG_TYPES,
-        [(*row[:6], None if row[6] is None else json.dumps(row[6]), row[7]) for row in rows],
+        rows,
     )
     return len(rows)
 

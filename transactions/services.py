@@ -7,6 +7,7 @@ keyed on what the charger repeats (see each docstring), so a resend changes noth
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,7 +105,8 @@ def samples_parse(meter_values: Iterable[Mapping[str, Any]]) -> list[Sample]:
     """Flatten OCPP ``meterValue`` entries (snake_case keys) into normalised samples.
 
     Every 1.6 measurand, phase, location, context and unit is kept as sent; kWh/kW (and kvarh,
-    kvar, kVA) become Wh/W (varh, var, VA). Non-numeric values (``SignedData``) are skipped.
+    kvar, kVA) become Wh/W (varh, var, VA). Non-numeric values (``SignedData``, ``NaN``, infinities)
+    are skipped.
     """
     samples: list[Sample] = []
     for entry in meter_values:
@@ -114,6 +116,8 @@ def samples_parse(meter_values: Iterable[Mapping[str, Any]]) -> list[Sample]:
             try:
                 number = float(raw_value)
             except ValueError:
+                number = math.nan
+            if not math.isfinite(number):  # "NaN" and "inf" parse as floats, and would poison the totals
                 logger.info("skipping non-numeric sampled value %r (format %s)", raw_value[:40], sv.get("format"))
                 continue
             measurand = sv.get("measurand") or ENERGY_REGISTER
@@ -610,13 +614,13 @@ def _stations_and_active_transactions(wanted: Sequence[tuple[str, int]]) -> list
     statement. Raises Station.DoesNotExist when one is unknown."""
     stations, connectors = Station._meta.db_table, Connector._meta.db_table
     table = Transaction._meta.db_table
-    with connection.cursor() as cursor:
+    with sql.server_cursor() as cursor:
         cursor.execute(
             f"SELECT v.i, s.id, (SELECT t.id FROM \"{table}\" t JOIN \"{connectors}\" c ON c.id = t.connector_id "
             f"WHERE t.station_id = s.id AND c.connector_id = v.connector AND v.connector > 0 AND t.stopped_at IS NULL "
-            f"ORDER BY t.started_at DESC LIMIT 1) FROM unnest(%s::integer[], %s::text[], %s::integer[]) v(i, cp, connector) "
-            f'JOIN "{stations}" s ON s.charge_point_id = v.cp',
-            [list(range(len(wanted))), [cp for cp, _c in wanted], [connector for _cp, connector in wanted]],
+            f"ORDER BY t.started_at DESC LIMIT 1) FROM ({sql.json_rows_select(('integer', 'text', 'integer'))}) "
+            f'v(i, cp, connector) JOIN "{stations}" s ON s.charge_point_id = v.cp',
+            [sql.json_rows([(i, cp, connector) for i, (cp, connector) in enumerate(wanted)])],
         )
         rows = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     missing = [cp for i, (cp, _c) in enumerate(wanted) if i not in rows]

@@ -56,6 +56,11 @@ def utc_z(value: datetime) -> str:
     return value.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (RFC 8259, which OCPP-J uses) has neither.
+    raise ValueError(f"{constant} is not JSON")
+
+
 def unpack(raw: str) -> tuple[Call | CallResult | CallError, Any]:
     """Parse one frame into the ``ocpp`` library's message object (and the decoded list).
 
@@ -64,7 +69,7 @@ def unpack(raw: str) -> tuple[Call | CallResult | CallError, Any]:
     with the frame's uniqueId whenever it can be read.
     """
     try:
-        frame = json.loads(raw)
+        frame = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise FrameError(FORMATION_VIOLATION, "Message is not valid JSON") from None
     if not isinstance(frame, list) or not frame:

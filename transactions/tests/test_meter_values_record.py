@@ -39,6 +39,7 @@ def test_units_are_normalised_and_raw_kept() -> None:
         {"value": "55", "measurand": "SoC", "location": "EV"},
         {"value": "3", "unit": "kvarh", "measurand": "Energy.Reactive.Import.Register"},
         {"value": "abcdef", "format": "SignedData"},
+        {"value": "NaN"}, {"value": "inf", "measurand": "Power.Active.Import"}, {"value": "-1e400"},
     )])
     assert [(s.measurand, s.unit, s.value, s.raw_value, s.raw_unit) for s in samples] == [
         ("Energy.Active.Import.Register", "Wh", 1500.0, "1.5", "kWh"),

@@ -95,6 +95,8 @@ async def test_bad_frames_get_call_errors_and_the_connection_stays(open_charger)
     await cp.boot()
     assert (await cp.send_raw("{not json"))[:3] == [4, "-1", "FormationViolation"]
     assert (await cp.send_raw('{"a": 1}'))[:3] == [4, "-1", "FormationViolation"]
+    # NaN and Infinity are not JSON (Python's parser would take them): nothing of the frame is used.
+    assert (await cp.send_raw('[2, "id-6", "DataTransfer", {"vendorId": "x", "data": NaN}]'))[:3] == [4, "-1", "FormationViolation"]
     assert (await cp.send_raw('[2, "id-7"]'))[:3] == [4, "id-7", "ProtocolError"]
     assert (await cp.send_raw('[2, "id-8", "Heartbeat", []]'))[:3] == [4, "id-8", "FormationViolation"]
     assert (await cp.send_raw('[7, "id-9", "Heartbeat", {}]'))[:3] == [4, "id-9", "FormationViolation"]
