@@ -115,7 +115,9 @@ class Stats:
     rss_loaded_kib: int = 0
     rss_per_connection_kib: float = float("nan")
     refusal_reasons: dict[str, int] = field(default_factory=dict)
+    by_action: dict[str, dict[str, float]] = field(default_factory=dict)  # action: count, p50/p99 ms
     latencies: list[float] = field(default_factory=list, repr=False)
+    action_latencies: dict[str, list[float]] = field(default_factory=dict, repr=False)
     connect_times: list[float] = field(default_factory=list, repr=False)
 
     def finish(self) -> None:
@@ -125,10 +127,15 @@ class Stats:
         self.max_ms = max(self.latencies) * 1000 if self.latencies else float("nan")
         self.connect_p50_ms = percentile(self.connect_times, 50) * 1000
         self.connect_p99_ms = percentile(self.connect_times, 99) * 1000
+        self.by_action = {
+            action: {"count": len(values), "p50_ms": percentile(values, 50) * 1000, "p99_ms": percentile(values, 99) * 1000}
+            for action, values in sorted(self.action_latencies.items())
+        }
 
     def report(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("latencies")
+        data.pop("action_latencies")
         data.pop("connect_times")
         return data
 
@@ -204,6 +211,7 @@ class Charger:
         if self.measure:
             self.stats.messages += 1
             self.stats.latencies.append(elapsed)
+            self.stats.action_latencies.setdefault(action, []).append(elapsed)
         return msg[2]  # type: ignore[no-any-return]
 
     async def boot(self) -> bool:
@@ -383,6 +391,8 @@ def print_stats(stats: Stats) -> None:
     print(f"  {stats.messages} answered calls in {stats.seconds:.1f} s = {stats.rate:.0f} msg/s, "
           f"errors {stats.errors}; latency p50 {stats.p50_ms:.1f} ms, p99 {stats.p99_ms:.1f} ms, "
           f"max {stats.max_ms:.0f} ms")
+    for action, figures in stats.by_action.items():
+        print(f"    {action:<20} {figures['count']:>7.0f} calls, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms")
     if stats.scenario in ("boot", "idle", "fleet"):
         print(f"  connect p50 {stats.connect_p50_ms:.1f} ms, p99 {stats.connect_p99_ms:.1f} ms; "
               f"all up in {stats.boot_seconds:.1f} s")

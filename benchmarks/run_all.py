@@ -171,6 +171,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"{r['scenario']:<13}{r['server'][:7]:<7}{r['chargers']:>9}{r['held']:>7}{r['refused']:>8}"
               f"{r['errors']:>7}{fmt(r['rate'], 0):>9}{fmt(r['p50_ms']):>9}{fmt(r['p99_ms']):>9}"
               f"{fmt(r['boot_seconds']):>9}{fmt(r['rss_per_connection_kib']):>10}{fmt(r['load_before']):>6}")
+        if r.get("by_action") and r["scenario"] in ("saturation", "fleet"):
+            print(f"{'':<20}p50/p99 ms: " + ", ".join(
+                f"{action} {f['p50_ms']:.1f}/{f['p99_ms']:.1f}" for action, f in r["by_action"].items()))
         if r["refusal_reasons"]:
             print(f"{'':<20}refused: {r['refusal_reasons']}")
     by = {(r["scenario"], r["server"]): r for r in rows}
