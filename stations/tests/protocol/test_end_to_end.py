@@ -1,5 +1,5 @@
-"""End to end: the ``ocpp`` library's v16 ChargePoint over ``websockets`` against a live daphne,
-on PostgreSQL and Redis."""
+"""End to end: the ``ocpp`` library's v16 ChargePoint over ``websockets`` against a live server
+on PostgreSQL and Redis: daphne, and uvicorn (the README's recommendation for production)."""
 
 from __future__ import annotations
 
@@ -57,10 +57,10 @@ async def eventually(check: Any, timeout: float = 5) -> Any:
         await asyncio.sleep(0.1)
 
 
-async def test_a_charging_session_from_boot_to_stop_with_resends(start_daphne) -> None:
+async def test_a_charging_session_from_boot_to_stop_with_resends(start_server) -> None:
     await db(StationFactory)(charge_point_id="E2E-1", heartbeat_interval=90)
     await db(IdTagFactory)(id_tag="TAG-E2E")
-    address = start_daphne()
+    address = start_server()
     async with charger(address, "E2E-1") as cp:
         boot = await cp.call(call.BootNotification(charge_point_vendor="ACME", charge_point_model="W22"))
         assert (boot.status, boot.interval) == ("Accepted", 90) and boot.current_time.endswith("Z")
@@ -101,9 +101,9 @@ async def test_a_charging_session_from_boot_to_stop_with_resends(start_daphne) -
     assert await eventually(lambda: OcppMessage.objects.filter(charge_point_id="E2E-1").count() >= 2 * 15)
 
 
-async def test_bad_input_is_answered_and_an_oversized_frame_closes_with_1009(start_daphne) -> None:
+async def test_bad_input_is_answered_and_an_oversized_frame_closes_with_1009(start_server) -> None:
     await db(StationFactory)(charge_point_id="E2E-2")
-    address = start_daphne(CSMS_OCPP_MAX_MESSAGE_BYTES="2048")
+    address = start_server(CSMS_OCPP_MAX_MESSAGE_BYTES="2048")
     async with websockets.connect(f"ws://{address}/ocpp/E2E-2", subprotocols=["ocpp1.6"]) as ws:
         assert (await raw_call(ws, "]]not json"))[:3] == [4, "-1", "FormationViolation"]
         assert (await raw_call(ws, '[2, "k1"]'))[:3] == [4, "k1", "ProtocolError"]
@@ -117,9 +117,9 @@ async def test_bad_input_is_answered_and_an_oversized_frame_closes_with_1009(sta
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
-async def test_handshake_refusals_are_recorded(start_daphne) -> None:
+async def test_handshake_refusals_are_recorded(start_server) -> None:
     await db(StationFactory)(charge_point_id="E2E-S", password="pw-1")
-    address = start_daphne(CSMS_UNKNOWN_CHARGE_POINTS="reject")
+    address = start_server(CSMS_UNKNOWN_CHARGE_POINTS="reject")
     ocpp16 = {"subprotocols": ["ocpp1.6"]}
     assert await refused(address, "/ocpp/E2E-S", **ocpp16) == 403
     wrong = base64.b64encode(b"E2E-S:nope").decode()
@@ -136,8 +136,8 @@ async def test_handshake_refusals_are_recorded(start_daphne) -> None:
     assert ("bad id", "invalid charge point id") in reasons
 
 
-async def test_unknown_charger_pending_then_second_connection_replaces_first(start_daphne) -> None:
-    address = start_daphne(CSMS_UNKNOWN_CHARGE_POINTS="pending")
+async def test_unknown_charger_pending_then_second_connection_replaces_first(start_server) -> None:
+    address = start_server(CSMS_UNKNOWN_CHARGE_POINTS="pending")
     async with websockets.connect(f"ws://{address}/ocpp/E2E-NEW", subprotocols=["ocpp1.6"]) as first:
         boot = '[2, "b1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]'
         answer = await raw_call(first, boot)
