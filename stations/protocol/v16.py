@@ -206,16 +206,19 @@ class CentralSystemV16(ChargePoint):
         payload = _keys(msg.payload, _SNAKE, camel_to_snake_case)
         response = await handlers["_on_action"](**payload)
         result = _keys(remove_nones(serialize_as_dict(response)), _CAMEL, snake_to_camel_case)
-        await self._send(msg.create_call_result(result).to_json())
+        await self._send(msg.create_call_result(result).to_json(), [3, msg.unique_id, result])
         after = handlers.get("_after_action")
         if after is not None:
             asyncio.ensure_future(after(**payload))  # like the library: never blocks the answer
         return response
 
-    async def _send(self, message: str) -> None:
+    async def _send(self, message: str, frame: list[Any] | None = None) -> None:
+        """Send a frame and show it to the message sink (``frame``: the message decoded, when the
+        caller has it; else it is read back from the text)."""
         if self.message_sink is not None:
             try:
-                frame = json.loads(message)
+                if frame is None:
+                    frame = json.loads(message)
                 type_id = frame[0]
                 if type_id == 2:
                     self._sink("out", 2, frame[2], frame[1], frame[3])

@@ -185,6 +185,9 @@ async def test_session_resends_and_message_log(open_charger) -> None:
     rows = await db(lambda: list(OcppMessage.objects.filter(charge_point_id="CP-1").values_list("direction", "action")))()
     assert rows.count(("in", "StartTransaction")) == 2 and rows.count(("out", "StartTransaction")) == 2
     assert len(rows) == 2 * 10  # every frame in and out
+    answers = await db(lambda: list(OcppMessage.objects.filter(
+        charge_point_id="CP-1", direction="out", action="StartTransaction").values_list("message_type", "payload")))()
+    assert answers == [(3, first), (3, first)]  # the answers as sent
 
 
 async def test_an_ocpp_close_message_closes_the_socket_with_its_code(open_charger, monkeypatch) -> None:
