@@ -437,7 +437,7 @@ def connector_status_update(
     at = timestamp or now
     if connector_id != 0 and _connector_status_repeat(
         charge_point_id=charge_point_id, connector_id=connector_id, status=status, error_code=error_code,
-        at=at, info=info[:50], vendor_id=vendor_id[:255], vendor_error_code=vendor_error_code[:50],
+        at=at, **_status_details(info, vendor_id, vendor_error_code),
     ):
         # The common case, a repeat of the current status, is one UPDATE (no lock taken first, no
         # wide Station row compiled or read): only the status time and details move on.
@@ -456,28 +456,30 @@ def _connector_status_update_many(calls: Sequence[Mapping[str, Any]]) -> list[bo
     keys = [(call["charge_point_id"], call["connector_id"]) for call in calls]
     if len(set(keys)) != len(keys):  # one connector twice in a batch: in order, one by one
         return [connector_status_update.__wrapped__(**call) for call in calls]  # type: ignore[attr-defined]
-    rows = []
-    for i, call in enumerate(calls):
-        at = call["timestamp"] or call["now"]
-        if call["connector_id"] != 0 and at.tzinfo is not None:
-            rows.append((i, call["charge_point_id"], call["connector_id"], call["status"], call["error_code"], at,
-                         call.get("info", "")[:50], call.get("vendor_id", "")[:255],
-                         call.get("vendor_error_code", "")[:50]))
+    changes = [
+        {"charge_point_id": call["charge_point_id"], "connector_id": call["connector_id"], "status": call["status"],
+         "error_code": call["error_code"], "at": call["timestamp"] or call["now"], "info": call.get("info", ""),
+         "vendor_id": call.get("vendor_id", ""), "vendor_error_code": call.get("vendor_error_code", "")}
+        for call in calls
+    ]
+    rows = [
+        (i, c["charge_point_id"], c["connector_id"], c["status"], c["error_code"], c["at"],
+         *_status_details(c["info"], c["vendor_id"], c["vendor_error_code"]).values())
+        for i, c in enumerate(changes) if c["connector_id"] != 0 and c["at"].tzinfo is not None
+    ]
     checked = {row[0] for row in rows} if len(rows) > 1 else set()
     repeated = _connector_status_repeats(rows) if checked else set()
-    results = []
-    for i, call in enumerate(calls):
-        if i in repeated:
-            results.append(False)
-        elif i in checked:  # not a repeat
-            results.append(_connector_status_apply(
-                charge_point_id=call["charge_point_id"], connector_id=call["connector_id"], status=call["status"],
-                error_code=call["error_code"], at=call["timestamp"] or call["now"], info=call.get("info", ""),
-                vendor_id=call.get("vendor_id", ""), vendor_error_code=call.get("vendor_error_code", ""),
-            ))
-        else:
-            results.append(connector_status_update.__wrapped__(**call))  # type: ignore[attr-defined]
-    return results
+    return [
+        False if i in repeated
+        else _connector_status_apply(**change) if i in checked  # not a repeat
+        else connector_status_update.__wrapped__(**call)  # type: ignore[attr-defined]
+        for i, (call, change) in enumerate(zip(calls, changes))
+    ]
+
+
+def _status_details(info: str, vendor_id: str, vendor_error_code: str) -> dict[str, str]:
+    """A StatusNotification's free-text details, cut to their columns' lengths."""
+    return {"info": info[:50], "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50]}
 
 
 def _connector_status_repeats(rows: Sequence[tuple[Any, ...]]) -> set[int]:
@@ -542,8 +544,8 @@ def _connector_status_apply(
             station = Station.objects.get(charge_point_id=charge_point_id)
             connector, created = Connector.objects.get_or_create(
                 station=station, connector_id=connector_id,
-                defaults={"status": status, "error_code": error_code, "status_at": at, "info": info[:50],
-                          "vendor_id": vendor_id[:255], "vendor_error_code": vendor_error_code[:50]},
+                defaults={"status": status, "error_code": error_code, "status_at": at,
+                          **_status_details(info, vendor_id, vendor_error_code)},
             )
             if not created:  # created concurrently a moment ago
                 connector = Connector.objects.select_for_update(no_key=True).select_related("station").get(pk=connector.pk)
@@ -556,9 +558,8 @@ def _connector_status_apply(
             changed = connector.status != status or connector.error_code != error_code
             connector.status = status
             connector.error_code = error_code
-            connector.info = info[:50]
-            connector.vendor_id = vendor_id[:255]
-            connector.vendor_error_code = vendor_error_code[:50]
+            for name, value in _status_details(info, vendor_id, vendor_error_code).items():
+                setattr(connector, name, value)
             connector.status_at = at
             connector.save(update_fields=["status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at"])
     if changed:
@@ -574,9 +575,6 @@ def _connector_status_apply(
     return changed
 
 
-_CONNECTOR_REPEAT_SQL: str | None = None
-
-
 def _connector_status_repeat(
     *, charge_point_id: str, connector_id: int, status: str, error_code: str, at: datetime, info: str,
     vendor_id: str, vendor_error_code: str,
@@ -584,39 +582,16 @@ def _connector_status_repeat(
     """Move on the time and details of a connector whose status is repeated (same status and error
     code, stored time not later than ``at``; a NULL stored time does not match). Rows updated.
 
-    PostgreSQL: one hand-written UPDATE (the ORM compiles a join subquery each time); the
-    conditions are on the updated row itself. Other databases, and a naive ``at`` (which only the
-    ORM converts, from the default time zone): the ORM."""
+    PostgreSQL: the batch's statement (``_connector_status_repeats``) with one row; the ORM
+    compiles a join subquery each time. Other databases, and a naive ``at`` (which only the ORM
+    converts, from the default time zone): the ORM."""
     if connection.vendor != "postgresql" or at.tzinfo is None:
         return Connector.objects.filter(
             station__charge_point_id=charge_point_id, connector_id=connector_id, status=status,
             error_code=error_code, status_at__lte=at,
         ).update(status_at=at, info=info, vendor_id=vendor_id, vendor_error_code=vendor_error_code)
-    global _CONNECTOR_REPEAT_SQL
-    if _CONNECTOR_REPEAT_SQL is None:
-        quote = connection.ops.quote_name
-
-        def col(model: Any, name: str) -> str:
-            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-            return quote(field.column)
-
-        def c(name: str) -> str:
-            return col(Connector, name)
-
-        _CONNECTOR_REPEAT_SQL = (
-            f"UPDATE {quote(Connector._meta.db_table)} SET {c('status_at')} = %s, {c('info')} = %s, "
-            f"{c('vendor_id')} = %s, {c('vendor_error_code')} = %s "
-            f"WHERE {c('station')} = (SELECT {col(Station, 'pk')} FROM {quote(Station._meta.db_table)} "
-            f"WHERE {col(Station, 'charge_point_id')} = %s) "
-            f"AND {c('connector_id')} = %s AND {c('status')} = %s AND {c('error_code')} = %s "
-            f"AND {c('status_at')} <= %s"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CONNECTOR_REPEAT_SQL,
-            [at, info, vendor_id, vendor_error_code, charge_point_id, connector_id, status, error_code, at],
-        )
-        return cursor.rowcount
+    return len(_connector_status_repeats(
+        [(0, charge_point_id, connector_id, status, error_code, at, info, vendor_id, vendor_error_code)]))
 
 
 @transaction.atomic
