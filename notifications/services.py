@@ -3,7 +3,8 @@
 Interface used by the other apps. Domain services call these through ``transaction.on_commit``
 with ids only:
 - ``transaction_started(transaction_id=)``, ``transaction_stopped(transaction_id=)``
-- ``connector_status_changed(station_id=, connector_id=, status=)`` (connector_id 0: the charger)
+- ``connector_status_changed(station_id=, connector_id=, status=)`` (connector_id 0: the charger),
+  through ``StatusChange`` (a batch of them: ``connector_statuses_changed``)
 - ``unknown_charger_refused(charge_point_id=, reason=)``
 
 Every notification carries a ``dedup_key`` (unique per user and kind), so the hooks and the
@@ -44,6 +45,7 @@ Kind = NotificationKind
 
 FAULTED = "Faulted"
 END_OF_CHARGE_STATUSES = ("SuspendedEV", "Finishing")
+CHARGING = "Charging"
 
 
 # --- Preferences ------------------------------------------------------------------------------
@@ -597,9 +599,77 @@ def connector_status_changed(*, station_id: int, connector_id: int, status: str)
                 if status == "SuspendedEV":
                     started = started.filter(energy_wh__gt=0)
                 started.update(end_of_charge_at=now)
-            elif status == "Charging":
+            elif status == CHARGING:
                 # The car draws power again: an end of charge detected earlier is void.
                 open_sessions.filter(end_of_charge_at__isnull=False).update(end_of_charge_at=None)
+
+
+class StatusChange:
+    """The after-commit work of a stored status change (``connector_status_changed``). The group
+    committer runs a batch's changes together: ``run_many``."""
+
+    __slots__ = ("station_id", "connector_id", "status")
+
+    def __init__(self, *, station_id: int, connector_id: int, status: str) -> None:
+        self.station_id = station_id
+        self.connector_id = connector_id
+        self.status = status
+
+    def __call__(self) -> None:
+        connector_status_changed(station_id=self.station_id, connector_id=self.connector_id, status=self.status)
+
+    def __repr__(self) -> str:
+        return f"StatusChange(station {self.station_id}, connector {self.connector_id}, {self.status})"
+
+    @staticmethod
+    def run_many(changes: Sequence[StatusChange]) -> None:
+        connector_statuses_changed(changes=changes)
+
+
+def connector_statuses_changed(*, changes: Sequence[StatusChange]) -> None:
+    """What ``connector_status_changed`` does, for many status changes at once (PostgreSQL): the
+    stations' ``faulted_since`` in one UPDATE and the ends of charge in another, whatever the
+    number of changes. A fault, which operators are told of, goes on its own."""
+    from stations.models import Connector, Station
+    from transactions.models import Transaction
+
+    if connection.vendor != "postgresql" or len(changes) == 1:
+        for change in changes:
+            change()
+        return
+    now = timezone.now()
+    others = [change for change in changes if change.status != FAULTED]
+    stations, connectors = Station._meta.db_table, Connector._meta.db_table
+    with transaction.atomic(), sql.server_cursor() as cursor:
+        if others:
+            # Set when the charger or a connector is faulted, cleared when none is; only rows
+            # whose state flips are written (hardly any, most of the time).
+            cursor.execute(
+                f'UPDATE "{stations}" s SET faulted_since = CASE WHEN f.faulted THEN %s::timestamptz END '
+                f'FROM (SELECT s2.id, (s2.charger_status = %s OR EXISTS (SELECT 1 FROM "{connectors}" c '
+                f"WHERE c.station_id = s2.id AND c.connector_id > 0 AND c.status = %s)) AS faulted "
+                f'FROM "{stations}" s2 WHERE s2.id = ANY(%s)) f '
+                f"WHERE s.id = f.id AND (f.faulted AND s.faulted_since IS NULL OR NOT f.faulted AND s.faulted_since IS NOT NULL)",
+                [now, FAULTED, FAULTED, sorted({change.station_id for change in others})],
+            )
+        sessions = [c for c in others if c.connector_id > 0 and c.status in (*END_OF_CHARGE_STATUSES, CHARGING)]
+        if sessions:
+            # SuspendedEV before the first Wh is a car not ready yet, not a full one; Charging
+            # again voids an end of charge detected earlier.
+            cursor.execute(
+                f'UPDATE "{Transaction._meta.db_table}" t SET end_of_charge_at = '
+                f"CASE WHEN v.status = %s THEN NULL ELSE %s::timestamptz END "
+                f"FROM ({sql.json_rows_select(('bigint', 'integer', 'text'))}) AS v(station_id, connector, status) "
+                f'JOIN "{connectors}" c ON c.station_id = v.station_id AND c.connector_id = v.connector '
+                f"WHERE t.connector_id = c.id AND t.station_id = v.station_id AND t.stopped_at IS NULL AND "
+                f"(v.status = %s AND t.end_of_charge_at IS NOT NULL OR v.status <> %s AND t.end_of_charge_at IS NULL "
+                f"AND (v.status <> 'SuspendedEV' OR t.energy_wh > 0))",
+                [CHARGING, now, sql.json_rows([(c.station_id, c.connector_id, c.status) for c in sessions]),
+                 CHARGING, CHARGING],
+            )
+    for change in changes:
+        if change.status == FAULTED:
+            change()
 
 
 def unknown_charger_refused(*, charge_point_id: str, reason: str) -> None:

@@ -41,6 +41,50 @@ def test_disconnect_of_a_replaced_connection_changes_nothing() -> None:
     assert station.connected and station.channel_name == "chan.new"
 
 
+def test_a_batch_of_disconnections_is_one_statement_with_the_events_of_one_call_each(
+    django_capture_on_commit_callbacks,
+) -> None:
+    """``station_disconnect.many`` (the group committer's batch): the same rows and events as one
+    call each by the ORM's way."""
+    from unittest import mock
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.events import PublishOnCommit
+    from stations.tests.factories import ConnectorFactory
+
+    def scene(prefix: str) -> list[dict[str, object]]:
+        calls = []
+        for case, channel in (("gone", "chan.a"), ("replaced", "chan.new"), ("charging", "chan.c")):
+            station = present(f"{prefix}-{case}", channel)
+            if case == "charging":
+                ConnectorFactory(station=station, status="Charging")
+            calls.append({"station_id": station.pk, "channel_name": "chan.old" if case == "replaced" else channel,
+                          "now": T0 + timedelta(minutes=1)})
+        return calls
+
+    def outcome(prefix: str) -> list[tuple[object, ...]]:
+        return list(Station.objects.filter(charge_point_id__startswith=prefix).order_by("charge_point_id")
+                    .values_list("connected", "channel_name", "server_id", "disconnected_at"))
+
+    one, many = scene("ONE"), scene("MANY")
+    with mock.patch("stations.services.connection.vendor", "sqlite"), django_capture_on_commit_callbacks() as hooks:
+        results_one = [station_disconnect(**call) for call in one]
+    events_one = [(h.group, h.event) for h in hooks if isinstance(h, PublishOnCommit)]
+    with django_capture_on_commit_callbacks() as hooks, CaptureQueriesContext(connection) as queries:
+        results_many = station_disconnect.many(many)
+    events_many = [(h.group, h.event) for h in hooks if isinstance(h, PublishOnCommit)]
+    assert results_many == results_one == [True, False, True]
+    assert outcome("MANY") == outcome("ONE")
+    assert [(False, "", "", T0 + timedelta(minutes=1))] == outcome("MANY")[:1]
+    strip = lambda events: [(g.split(".")[0], {**e, "charge_point_id": e["charge_point_id"].split("-", 1)[1]})  # noqa: E731
+                            for g, e in events]
+    assert strip(events_many) == strip(events_one)
+    assert [(g.split(".")[0], e["status"]) for g, e in events_many] == [("dashboard", "offline"), ("station", "offline")] * 2
+    assert len(queries) == 1
+
+
 def test_cleanup_clears_rows_of_dead_servers_only() -> None:
     present("CP-DEAD", "c1", server="host:111:x")
     present("CP-ALIVE", "c2", server="host:222:y")

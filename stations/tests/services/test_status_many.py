@@ -1,17 +1,19 @@
 """A batch's StatusNotifications (``connector_status_update.many``, what the group committer runs)
-store exactly what one call each does, its repeats in one statement."""
+store exactly what one call each by the ORM's way does, in one statement."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.events import publish_deferred
+from core.events import PublishOnCommit
+from notifications.services import StatusChange
 from stations.models import Connector, Station
 from stations.services import connector_status_update
 from stations.tests.factories import ConnectorFactory, StationFactory
@@ -53,23 +55,41 @@ def outcome(calls: list[dict[str, Any]]) -> list[Any]:
     return found
 
 
+def hooks(callbacks: list[Any]) -> list[Any]:
+    return [(Station.objects.get(pk=h.station_id).charge_point_id.split("-", 1)[1], h.connector_id, h.status)
+            for h in callbacks if isinstance(h, StatusChange)]
+
+
 @pytest.mark.filterwarnings("ignore:DateTimeField Connector.status_at received a naive datetime")
-def test_the_batch_matches_one_call_each(settings) -> None:
+def test_the_batch_matches_one_call_each_the_orms_way(settings, django_capture_on_commit_callbacks) -> None:
     settings.TIME_ZONE = "UTC"
     one_by_one, many = scene("ONE"), scene("MANY")
-    events_one: list[Any] = []
-    with publish_deferred(events_one), transaction.atomic():
-        results_one = [connector_status_update(**call) for call in one_by_one]
-    events_many: list[Any] = []
-    with publish_deferred(events_many), transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        results_many = connector_status_update.many(many)
+    with mock.patch("stations.services._status_statement_applies", return_value=False):
+        with django_capture_on_commit_callbacks() as hooks_one, transaction.atomic():
+            results_one = [connector_status_update(**call) for call in one_by_one]
+    with django_capture_on_commit_callbacks() as hooks_many, transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            results_many = connector_status_update.many(many)
+    events_one = [(h.group, h.event) for h in hooks_one if isinstance(h, PublishOnCommit)]
+    events_many = [(h.group, h.event) for h in hooks_many if isinstance(h, PublishOnCommit)]
     assert results_many == results_one == [False, False, True, True, False, True, False]
     assert outcome(many) == outcome(one_by_one)
     assert outcome(many)[0][2] == [(1, "Charging", "NoError", T0 + timedelta(minutes=1), "info repeat", "ACME")]
-    repeats = [q for q in queries if f'UPDATE "{Connector._meta.db_table}" AS c' in q["sql"]]
-    assert len(repeats) == 1  # both repeats (and the check of the others) in one statement
-    strip = lambda events: [(g.split(".")[0], e.get("type"), e.get("status")) for g, e in events]  # noqa: E731
+    assert hooks(hooks_many) == hooks(hooks_one) == [("change", 1, "Available"), ("new", 1, "Charging"),
+                                                    ("charger", 0, "Charging")]
+    strip = lambda events: [  # noqa: E731
+        (g.split(".")[0], {**e, "charge_point_id": e["charge_point_id"].split("-", 1)[1]}) for g, e in events]
     assert strip(events_many) == strip(events_one)
+    assert [(g.split(".")[0], e["type"], e["charge_point_id"]) for g, e in events_many] == [
+        (group, kind, f"MANY-{case}") for case in ("change", "new", "charger")
+        for kind in ("connector", "station") for group in ("dashboard", "station")
+    ]
+    # The five of connectors 1..n with a zone (repeats, a change, a new connector, an older one):
+    # one statement, and one read of the changed stations' events.
+    written = [q for q in queries if f'UPDATE "{Connector._meta.db_table}" AS c' in q["sql"]]
+    assert len(written) == 1 and "INSERT INTO" in written[0]["sql"]
+    orm_locks = [q for q in queries if "FOR NO KEY UPDATE" in q["sql"] and q not in written]
+    assert len(orm_locks) == 1  # connector 0 (the naive time, a repeat, is the ORM's UPDATE)
 
 
 def test_one_connector_twice_in_a_batch_goes_in_order() -> None:
