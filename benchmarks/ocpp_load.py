@@ -10,6 +10,7 @@ server asks them. Scenarios:
   transactions  transaction cycles: Authorize, StartTransaction, MeterValues x3, StopTransaction
   saturation    N chargers (100) sending mixed traffic with no pause
   fleet         N chargers (5,000) each sending one call every --interval (5) seconds
+                (--changing-status: each StatusNotification a change, not a repeat)
   idle          N chargers (10,000) connected, heartbeating every --heartbeat (60) seconds;
                 with --server-pid, the server's RSS growth per connection (/proc/<pid>/status)
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -324,14 +326,16 @@ async def mixed_step(charger: Charger, index: int) -> None:
     await charger.heartbeat()
 
 
-async def fleet_step(charger: Charger, index: int) -> None:
-    """One call per tick, like a charger in service: mostly meter values, some status and heartbeats."""
+async def fleet_step(charger: Charger, index: int, changing: bool = False) -> None:
+    """One call per tick, like a charger in service: mostly meter values, some status and heartbeats.
+    ``changing``: each status differs from the charger's last (Charging, SuspendedEV, Charging…),
+    so the server stores a change every time instead of a repeat."""
     charger_tick = next(charger.ids)
     kind = charger_tick % 4
     if kind == 0:
         await charger.heartbeat()
     elif kind == 1:
-        await charger.status(1, "Charging")
+        await charger.status(1, "SuspendedEV" if changing and charger_tick % 8 == 1 else "Charging")
     else:
         await charger.meter_values(1)
 
@@ -364,7 +368,8 @@ async def run(args: argparse.Namespace) -> Stats:
                 await run_loops(chargers, args, stats, lambda c, i: c.transaction(c.id_tag), pause=args.pause,
                                 jitter=True)
             elif args.scenario in ("fleet", "traffic"):
-                await run_loops(chargers, args, stats, fleet_step, pause=args.interval, jitter=True)
+                step = functools.partial(fleet_step, changing=args.changing_status)
+                await run_loops(chargers, args, stats, step, pause=args.interval, jitter=True)
         stats.held = sum(1 for c in chargers if c.open)
         stats.dropped = (stats.chargers - stats.refused) - stats.held
     finally:
@@ -408,6 +413,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chargers", type=int, default=None, help="default: per scenario")
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, seconds")
     parser.add_argument("--interval", type=float, default=5.0, help="fleet/traffic: seconds between calls")
+    parser.add_argument("--changing-status", action="store_true",
+                        help="fleet/traffic: every StatusNotification changes the status (else: repeats)")
     parser.add_argument("--heartbeat", type=float, default=60.0, help="idle: heartbeat interval")
     parser.add_argument("--pause", type=float, default=1.0, help="transactions: pause between cycles")
     parser.add_argument("--prefix", default="BENCH", help="charge point ids are PREFIX-00001…")
