@@ -312,9 +312,9 @@ def _charged(transaction_id: int) -> tuple[Decimal | None, bool]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT SUM(amount) FILTER (WHERE kind = ANY(%s)), COALESCE(BOOL_OR(kind = %s), FALSE) '
+                f"SELECT SUM(amount) FILTER (WHERE kind = {sql.any_of('text')}), COALESCE(BOOL_OR(kind = %s), FALSE) "
                 f'FROM "{LedgerEntry._meta.db_table}" WHERE transaction_id = %s',
-                [kinds, LedgerKind.SESSION.value, transaction_id],
+                [sql.json_list(kinds), LedgerKind.SESSION.value, transaction_id],
             )
             charged, debited = cursor.fetchone()
         return charged, bool(debited)

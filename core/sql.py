@@ -201,6 +201,24 @@ def json_rows_select(types: tuple[str, ...]) -> str:
     return f"SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r"
 
 
+def any_of(type_: str) -> str:
+    """``ANY(…)`` of one ``%s`` parameter holding ``json_list(values)``, as ``type_`` values
+    (``x = {any_of('bigint')}``).
+
+    psycopg adapts a Python list parameter, and reads an array column, with adapters that refer
+    back to the statement's transformer: each such statement leaves a reference cycle of 20-45
+    objects that only the cyclic garbage collector frees (in a boot storm of 5,000 chargers,
+    passes of 10-80 ms, ten a second, 1.8 s of a 9 s storm). A JSON text parameter leaves none;
+    array results are read back as text (``array_to_string``) for the same reason.
+    """
+    return f"ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))::{type_}[])"
+
+
+def json_list(values: Iterable[Any]) -> str:
+    """The parameter of ``any_of``."""
+    return json_rows(list(values))  # type: ignore[arg-type]
+
+
 def json_rows(rows: Sequence[Sequence[Any]]) -> str:
     """The rows as a JSON array of arrays. Times keep their microseconds and offset, decimals
     their digits (as strings the casts read exactly); floats are written in their shortest

@@ -185,8 +185,8 @@ def notifications_send_many(wanted: Sequence[Wanted], *, now: datetime | None = 
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT user_id, kind, channel, enabled FROM "{NotificationPreference._meta.db_table}" '
-            "WHERE user_id = ANY(%s)",
-            [user_ids],
+            f"WHERE user_id = {sql.any_of('bigint')}",
+            [sql.json_list(user_ids)],
         )
         chosen = {(user_id, kind, channel): enabled for user_id, kind, channel, enabled in cursor.fetchall()}
     pending: dict[tuple[int, str, str], Notification] = {}
@@ -215,8 +215,8 @@ def notifications_send_many(wanted: Sequence[Wanted], *, now: datetime | None = 
         with connection.cursor() as cursor:
             cursor.execute(
                 f'SELECT user_id, COUNT(*) FROM "{Notification._meta.db_table}" '
-                "WHERE user_id = ANY(%s) AND in_app AND read_at IS NULL GROUP BY user_id",
-                [in_app],
+                f"WHERE user_id = {sql.any_of('bigint')} AND in_app AND read_at IS NULL GROUP BY user_id",
+                [sql.json_list(in_app)],
             )
             unread = dict(cursor.fetchall())
     # Each push carries the count as it was just after that notification (the same user's later
@@ -530,7 +530,8 @@ def _load_users(user_ids: Iterable[int]) -> dict[int, User]:
         return {}
     names, select = sql.columns(User, "u")
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT {select} FROM "{User._meta.db_table}" u WHERE u.id = ANY(%s)', [ids])
+        cursor.execute(f'SELECT {select} FROM "{User._meta.db_table}" u WHERE u.id = {sql.any_of("bigint")}',
+                       [sql.json_list(ids)])
         found = [sql.instance(User, names, row) for row in cursor.fetchall()]
     return {user.pk: user for user in found}
 
@@ -648,9 +649,9 @@ def connector_statuses_changed(*, changes: Sequence[StatusChange]) -> None:
                 f'UPDATE "{stations}" s SET faulted_since = CASE WHEN f.faulted THEN %s::timestamptz END '
                 f'FROM (SELECT s2.id, (s2.charger_status = %s OR EXISTS (SELECT 1 FROM "{connectors}" c '
                 f"WHERE c.station_id = s2.id AND c.connector_id > 0 AND c.status = %s)) AS faulted "
-                f'FROM "{stations}" s2 WHERE s2.id = ANY(%s)) f '
+                f'FROM "{stations}" s2 WHERE s2.id = {sql.any_of("bigint")}) f '
                 f"WHERE s.id = f.id AND (f.faulted AND s.faulted_since IS NULL OR NOT f.faulted AND s.faulted_since IS NOT NULL)",
-                [now, FAULTED, FAULTED, sorted({change.station_id for change in others})],
+                [now, FAULTED, FAULTED, sql.json_list(sorted({change.station_id for change in others}))],
             )
         sessions = [c for c in others if c.connector_id > 0 and c.status in (*END_OF_CHARGE_STATUSES, CHARGING)]
         if sessions:

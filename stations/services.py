@@ -65,7 +65,8 @@ def _station_event_returning() -> str:
     connectors = Connector._meta.db_table
     numbered = f'FROM "{connectors}" c WHERE c.station_id = s.id AND c.connector_id > 0 ORDER BY c.connector_id'
     return ", ".join([f"s.{name}" for name in _EVENT_FIELDS]
-                     + [f"ARRAY(SELECT c.connector_id {numbered})", f"ARRAY(SELECT c.status {numbered})"])
+                     + [f"array_to_string(ARRAY(SELECT c.connector_id {numbered}), ',')",
+                        f"array_to_string(ARRAY(SELECT c.status {numbered}), ',')"])
 
 
 def _station_event_from_row(station_id: int, values: Sequence[Any]) -> dict[str, Any]:
@@ -75,8 +76,10 @@ def _station_event_from_row(station_id: int, values: Sequence[Any]) -> dict[str,
     ``compute_status`` reads): ``Model.__init__`` sets every field's default first, which made
     building them 10 % of a boot storm's time."""
     station = sql.bare(Station, id=station_id, **dict(zip(_EVENT_FIELDS, values)))
+    # Text, not arrays: psycopg's array loaders leave a garbage cycle per statement (sql.any_of).
     numbers, statuses = values[len(_EVENT_FIELDS)], values[len(_EVENT_FIELDS) + 1]
-    connectors = [sql.bare(Connector, connector_id=n, status=st) for n, st in zip(numbers, statuses)]
+    connectors = [sql.bare(Connector, connector_id=int(n), status=st)
+                  for n, st in zip(numbers.split(",") if numbers else (), statuses.split(",") if statuses else ())]
     return station_event(station, connectors=connectors)
 
 
@@ -584,8 +587,9 @@ def _station_events(station_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``station_event`` of these stations, by id, in one query (PostgreSQL)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT s.id, {_station_event_returning()} FROM "{Station._meta.db_table}" s WHERE s.id = ANY(%s)',
-            [list(station_ids)],
+            f'SELECT s.id, {_station_event_returning()} FROM "{Station._meta.db_table}" s '
+            f"WHERE s.id = {sql.any_of('bigint')}",
+            [sql.json_list(station_ids)],
         )
         return {row[0]: _station_event_from_row(row[0], row[1:]) for row in cursor.fetchall()}
 

@@ -473,9 +473,9 @@ def _transactions_locked(ids: Sequence[int]) -> dict[int, Transaction]:
     caller checks each one's station."""
     if not ids:
         return {}
-    statement, count = _locked_sql("t.id = ANY(%s)")
+    statement, count = _locked_sql(f"t.id = {sql.any_of('bigint')}")
     with connection.cursor() as cursor:
-        cursor.execute(statement, [sorted(set(ids))])
+        cursor.execute(statement, [sql.json_list(sorted(set(ids)))])
         rows = cursor.fetchall()
     found = {}
     for row in rows:

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from core.gcpolicy import QUIET_SECONDS, RECLAIM_AFTER_GONE, GcPolicy
+from core.gcpolicy import FREEZE_EVERY, QUIET_SECONDS, RECLAIM_AFTER_GONE, GcPolicy
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +31,19 @@ def test_survivors_of_a_burst_are_frozen_once_connections_stop_arriving() -> Non
     assert policy.step(policy.last_connect + QUIET_SECONDS) == "freeze"
     assert gc.get_freeze_count() >= frozen_before + len(kept)
     assert policy.step(policy.last_connect + 10 * QUIET_SECONDS) == ""  # nothing new since
+
+
+def test_a_long_burst_is_frozen_as_it_arrives_without_a_pass() -> None:
+    policy = GcPolicy()
+    gc.collect()
+    for _ in range(FREEZE_EVERY - 1):
+        policy.connected()
+    kept = [Cycle() for _ in range(100)]
+    frozen_before = gc.get_freeze_count()
+    collections_before = sum(stat["collections"] for stat in gc.get_stats())
+    policy.connected()
+    assert gc.get_freeze_count() >= frozen_before + len(kept)
+    assert sum(stat["collections"] for stat in gc.get_stats()) == collections_before
 
 
 def test_cycles_left_by_gone_connections_are_reclaimed_after_enough_disconnections() -> None:

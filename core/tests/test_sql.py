@@ -92,3 +92,49 @@ def test_update_many_sets_each_rows_own_values() -> None:
     second.refresh_from_db()
     assert (first.cost, first.cost_items, first.last_meter_at) == (Decimal("12.35"), [{"label": TEXT, "amount": "1.10"}], T)
     assert (second.energy_wh, second.power_w) == (7001, 11000.5)
+
+
+def _transformers_left(run) -> int:
+    """psycopg transformers that only the cyclic garbage collector would free, after ``run``."""
+    import gc
+
+    from django.db import connection
+
+    connection.ensure_connection()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(5):
+            run()
+        gc.collect()
+        return sum(type(o).__name__ == "Transformer" for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+def test_any_of_a_json_list_leaves_no_garbage_cycle_where_a_list_parameter_does() -> None:
+    from django.db import connection
+
+    def query(statement: str, param: object) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [param])
+            assert cursor.fetchall() == [(1,)]
+
+    assert _transformers_left(lambda: query("SELECT 1 WHERE 2 = ANY(%s)", [1, 2])) == 5
+    assert _transformers_left(lambda: query(f"SELECT 1 WHERE 2 = {sql.any_of('bigint')}", sql.json_list([1, 2]))) == 0
+    assert _transformers_left(lambda: query(f"SELECT 1 WHERE 'b' = {sql.any_of('text')}", sql.json_list(["a", "b"]))) == 0
+
+
+def test_a_station_event_read_with_its_statement_leaves_no_garbage_cycle() -> None:
+    from stations.models import Station
+    from stations.services import _station_events, station_event
+    from stations.tests.factories import StationFactory
+
+    station = StationFactory(online=True)
+    ConnectorFactory(station=station, connector_id=2, status="Charging")
+    ConnectorFactory(station=station, connector_id=10, status="Faulted")
+    events: list[dict[str, object]] = []
+    assert _transformers_left(lambda: events.append(_station_events([station.pk])[station.pk])) == 0
+    assert events[0] == station_event(Station.objects.get(pk=station.pk))  # the ORM's reading
+    assert events[0]["status"] == "faulted"
