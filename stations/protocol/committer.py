@@ -32,10 +32,9 @@ from typing import Any
 
 from concurrent.futures import ThreadPoolExecutor
 
-from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from core.events import PublishOnCommit, publish_deferred
 
@@ -172,9 +171,7 @@ class GroupCommitter:
         hooks: list[Callable[[], Any]] = []
         try:
             try:
-                await DatabaseSyncToAsync(_execute, thread_sensitive=False, executor=self._executor)(
-                    items, log, events, hooks
-                )
+                await self._on_lane(_execute, items, log, events, hooks)
             except Exception as exc:  # the COMMIT itself failed: every item learns it
                 logger.exception("group commit failed")
                 for item in items:
@@ -195,9 +192,7 @@ class GroupCommitter:
             if hooks:
                 hook_events: list[tuple[str, dict[str, Any]]] = []
                 try:
-                    await DatabaseSyncToAsync(_run_hooks, thread_sensitive=False, executor=self._executor)(
-                        hooks, hook_events
-                    )
+                    await self._on_lane(_run_hooks, hooks, hook_events)
                 except Exception:
                     logger.exception("after-commit work of a batch failed")
                 if hook_events:
@@ -206,6 +201,15 @@ class GroupCommitter:
             self._busy -= 1
         self._dispatch()
 
+    def _on_lane(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """``fn(*args)`` on a lane thread, with what Channels' ``database_sync_to_async`` does
+        around it (stale connections closed before and after) and nothing else: asgiref's
+        copy of the context, its task and deadlock bookkeeping made each batch 20 % slower in
+        a fleet of 5,000 (batch p50 7.5-8.1 ms against 6.0-6.2 ms, fleet p99 70-102 ms against
+        57-61 ms, alternating runs). The lanes' code needs none of it: it runs no async code,
+        and Django's connections, kept per context, are then simply the lane thread's own."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, _lane_call, fn, *args)
+
     async def _write_seen(self) -> None:
         from stations.services import station_last_seen_bulk
 
@@ -213,15 +217,21 @@ class GroupCommitter:
             return
         seen, self._seen = self._seen, {}
         try:
-            done = await DatabaseSyncToAsync(_atomic_call, thread_sensitive=False, executor=self._executor)(
-                station_last_seen_bulk, seen=seen
-            )
+            done = await self._on_lane(functools.partial(_atomic_call, station_last_seen_bulk, seen=seen))
         except Exception:
             logger.exception("could not write last-seen times of %d stations", len(seen))
             return
         for pk, value in seen.items():  # rows a running write had locked: next round
             if pk not in done:
                 self._seen.setdefault(pk, value)
+
+
+def _lane_call(fn: Callable[..., Any], *args: Any) -> Any:
+    close_old_connections()
+    try:
+        return fn(*args)
+    finally:
+        close_old_connections()
 
 
 def _default_lanes() -> int:

@@ -378,3 +378,22 @@ async def test_a_loop_has_one_committer_until_it_is_closed() -> None:
     second = committer()
     assert second is not first and committer() is second
     await second.aclose()
+
+
+async def test_a_lane_hands_its_connection_back_after_each_batch() -> None:
+    """Like ``database_sync_to_async``: after a batch the lane's connection goes back to the pool
+    (which checks it before the next hand-out), so one that died meanwhile fails no charger."""
+    from django.db import connection
+
+    from stations.protocol.committer import GroupCommitter
+
+    lanes = GroupCommitter(lanes=1)
+    try:
+        def held() -> bool:
+            return connection.connection is not None
+
+        assert await lanes.run(held) is True  # during the batch
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(lanes._executor, held) is False  # after it, on the same thread
+    finally:
+        await lanes.aclose()
