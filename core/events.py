@@ -86,3 +86,9 @@ class PublishOnCommit:
 
 def publish_on_commit(group: str, event: dict[str, Any]) -> None:
     transaction.on_commit(PublishOnCommit(group, event))
+
+
+def publish_station_on_commit(charge_point_id: str, event: dict[str, Any]) -> None:
+    """An event for the dashboard and for the station's own pages, sent at commit."""
+    publish_on_commit(DASHBOARD_GROUP, event)
+    publish_on_commit(station_group(charge_point_id), event)

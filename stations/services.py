@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 
 from core import sql
-from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
+from core.events import publish_station_on_commit
 from stations.models import (
     CHARGE_POINT_ID_PATTERN,
     Connector,
@@ -84,8 +84,7 @@ def _station_event_from_row(station_id: int, values: Sequence[Any]) -> dict[str,
 
 
 def _publish_station(station: Station, event: dict[str, Any]) -> None:
-    publish_on_commit(DASHBOARD_GROUP, event)
-    publish_on_commit(station_group(station.charge_point_id), event)
+    publish_station_on_commit(station.charge_point_id, event)
 
 
 # --- Handshake and presence -----------------------------------------------------------------
@@ -224,8 +223,7 @@ def _station_connect_known(
         return None
     station_id, old_channel, registration, last_boot_at, power_limit_w = row[:5]
     event = _station_event_from_row(station_id, row[5:])
-    publish_on_commit(DASHBOARD_GROUP, event)
-    publish_on_commit(station_group(charge_point_id), event)
+    publish_station_on_commit(charge_point_id, event)
     return ConnectResult(
         station_id=station_id, replaced_channel=old_channel if old_channel and old_channel != channel_name else "",
         ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None, power_limit_w=power_limit_w,
@@ -268,8 +266,7 @@ def _station_disconnect_many(calls: Sequence[Mapping[str, Any]]) -> list[bool]:
     done = {(row[0], row[1]) for row in found}
     for row in found:
         event = _station_event_from_row(row[0], row[2:])
-        publish_on_commit(DASHBOARD_GROUP, event)
-        publish_on_commit(station_group(event["charge_point_id"]), event)
+        publish_station_on_commit(event["charge_point_id"], event)
     return [(call["station_id"], call["channel_name"]) in done for call in calls]
 
 
@@ -397,8 +394,7 @@ def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: 
     if row is None:
         raise Station.DoesNotExist(charge_point_id)
     event = _station_event_from_row(row[0], row[4:])
-    publish_on_commit(DASHBOARD_GROUP, event)
-    publish_on_commit(station_group(charge_point_id), event)
+    publish_station_on_commit(charge_point_id, event)
     return BootResult(status=row[1], interval=row[2], power_limit_w=row[3])
 
 
@@ -577,8 +573,7 @@ def _connector_statuses_write(rows: Sequence[tuple[Any, ...]]) -> dict[int, bool
                  "error_code": error_code},
                 events[station_id],
             ):
-                publish_on_commit(DASHBOARD_GROUP, event)
-                publish_on_commit(station_group(cp), event)
+                publish_station_on_commit(cp, event)
             transaction.on_commit(StatusChange(station_id=station_id, connector_id=number, status=status))
     return {i: changed for i, (_station_id, changed) in written.items()}
 

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.authorization import IdTagInfo, id_tag_authorize
 from accounts.models import User
 from core import sql
-from core.events import DASHBOARD_GROUP, publish_on_commit, station_group
+from core.events import publish_station_on_commit
 from stations.models import Connector, Station
 from transactions.models import MeterValue, Transaction
 
@@ -60,11 +60,6 @@ def transaction_event(tx: Transaction, connector_number: int, charge_point_id: s
         "cost": str(tx.cost),
         "active": tx.stopped_at is None,
     }
-
-
-def _publish(charge_point_id: str, event: dict[str, Any]) -> None:
-    publish_on_commit(DASHBOARD_GROUP, event)
-    publish_on_commit(station_group(charge_point_id), event)
 
 
 def _iso_z(value: datetime) -> str:
@@ -344,7 +339,7 @@ def transaction_start(
             tx.reservation_id = reservation_id
         else:
             logger.warning("%s: StartTransaction names unknown reservation %s", charge_point_id, reservation_id)
-    _publish(charge_point_id, transaction_event(tx, connector_id))
+    publish_station_on_commit(charge_point_id, transaction_event(tx, connector_id))
     transaction.on_commit(notifications.SessionNotice(tx, stopped=False))
     return TransactionStarted(transaction=tx, authorization=info, created=True)
 
@@ -546,8 +541,8 @@ def _meter_cost(
         return
     if tx.stopped_at is None:
         dirty.extend(session_cost_update(transaction=tx, now=now, save=False))
-    _publish(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
-    _publish(charge_point_id, {
+    publish_station_on_commit(charge_point_id, transaction_event(tx, connector_id, charge_point_id))
+    publish_station_on_commit(charge_point_id, {
         "type": "meter", "transaction_id": tx.pk, "timestamp": _iso_z(figures.latest),
         "energy_wh": tx.energy_wh, "power_w": tx.power_w, "soc": tx.soc,
     })
@@ -691,6 +686,6 @@ def transaction_stop(
     tx.power_w = None
     fields += ["meter_stop", "stopped_at", "stop_reason", "stop_id_tag", "energy_wh", "meter_anomaly", "power_w"]
     session_settle(transaction_id=tx.pk, locked=tx, save_fields=fields, first=True)  # one UPDATE with the cost
-    _publish(charge_point_id, transaction_event(tx, tx.connector.connector_id, charge_point_id))
+    publish_station_on_commit(charge_point_id, transaction_event(tx, tx.connector.connector_id, charge_point_id))
     transaction.on_commit(notifications.SessionNotice(tx, stopped=True))
     return TransactionStopped(transaction=tx, authorization=info)
