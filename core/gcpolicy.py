@@ -41,11 +41,21 @@ class GcPolicy:
         self.gone = 0  # disconnections since the last reclaiming pass
         self.last_connect = 0.0
         self.task: asyncio.Task[None] | None = None
+        self.tuned = False
+
+    def tune(self) -> None:
+        """Freeze start-up's objects and raise the thresholds, once, as the server loads its
+        application (``csms.asgi``): before the first connection. A boot storm's handshakes all
+        arrive while the first connection still clears stale presence (``_process_start``);
+        under the default thresholds the collector walked them over and over meanwhile."""
+        if not self.tuned:
+            gc.freeze()
+            gc.set_threshold(*THRESHOLDS)
+            self.tuned = True
 
     def start(self) -> None:
-        """At the process's first connection: freeze start-up's objects, tune the thresholds."""
-        gc.freeze()
-        gc.set_threshold(*THRESHOLDS)
+        """At the process's first connection: tune (if the application did not), start watching."""
+        self.tune()
         self.task = asyncio.get_running_loop().create_task(self._watch())
 
     def connected(self) -> None:

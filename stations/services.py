@@ -208,26 +208,73 @@ def _station_connect_known(
     None: not that case (unknown id, password set, another database): the ORM path decides."""
     if connection.vendor != "postgresql":
         return None
+    return _station_connect_known_rows([{
+        "charge_point_id": charge_point_id, "remote_address": remote_address, "channel_name": channel_name,
+        "server_id": server_id, "now": now,
+    }]).get(0)
+
+
+def _station_connect_known_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int, ConnectResult]:
+    """``_station_connect_known`` for many handshakes in one statement: {index of the call: its
+    result}, for the calls that were that case. Each station at most once (the caller's duty);
+    rows locked in id order, as the other batch statements do."""
     table = Station._meta.db_table
-    with connection.cursor() as cursor:
+    rows = [(i, call["charge_point_id"], call["channel_name"], call["server_id"], call["now"],
+             call["remote_address"][:64]) for i, call in enumerate(calls)]
+    with sql.server_cursor() as cursor:
         cursor.execute(
-            f'WITH old AS (SELECT id, channel_name FROM "{table}" WHERE charge_point_id = %s AND password_hash = \'\' '
-            f'FOR NO KEY UPDATE) UPDATE "{table}" s SET connected = TRUE, channel_name = %s, server_id = %s, '
-            f"connected_at = %s, remote_address = %s FROM old WHERE s.id = old.id "
-            f"RETURNING s.id, old.channel_name, s.registration_status, s.last_boot_at, s.power_limit_w, "
+            f"WITH v(i, cp, ch, srv, at, addr) AS "
+            f"({sql.json_rows_select(('int', 'text', 'text', 'text', 'timestamptz', 'text'))}), "
+            f'old AS (SELECT s.id, s.channel_name, v.i FROM "{table}" s JOIN v ON s.charge_point_id = v.cp '
+            f"WHERE s.password_hash = '' ORDER BY s.id FOR NO KEY UPDATE OF s) "
+            f'UPDATE "{table}" s SET connected = TRUE, channel_name = v.ch, server_id = v.srv, connected_at = v.at, '
+            f"remote_address = v.addr FROM old JOIN v ON v.i = old.i WHERE s.id = old.id "
+            f"RETURNING old.i, s.id, old.channel_name, s.registration_status, s.last_boot_at, s.power_limit_w, "
             f"{_station_event_returning()}",
-            [charge_point_id, channel_name, server_id, now, remote_address[:64]],
+            [sql.json_rows(rows)],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    station_id, old_channel, registration, last_boot_at, power_limit_w = row[:5]
-    event = _station_event_from_row(station_id, row[5:])
-    publish_station_on_commit(charge_point_id, event)
-    return ConnectResult(
-        station_id=station_id, replaced_channel=old_channel if old_channel and old_channel != channel_name else "",
-        ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None, power_limit_w=power_limit_w,
-    )
+        found = cursor.fetchall()
+    results: dict[int, ConnectResult] = {}
+    for row in sorted(found):  # events in the calls' order
+        i, station_id, old_channel, registration, last_boot_at, power_limit_w = row[:6]
+        event = _station_event_from_row(station_id, row[6:])
+        publish_station_on_commit(event["charge_point_id"], event)
+        channel_name = calls[i]["channel_name"]
+        results[i] = ConnectResult(
+            station_id=station_id, replaced_channel=old_channel if old_channel and old_channel != channel_name else "",
+            ready=registration == RegistrationStatus.ACCEPTED and last_boot_at is not None, power_limit_w=power_limit_w,
+        )
+    return results
+
+
+def _first_of_each(calls: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The indexes of the calls a batch statement takes: each charge point's first. A charger
+    twice in one batch (a quick reconnect) has its later calls run on their own, after it, so they
+    see what the first one did, as in one call each."""
+    seen: set[str] = set()
+    first = []
+    for i, call in enumerate(calls):
+        if call["charge_point_id"] not in seen:
+            seen.add(call["charge_point_id"])
+            first.append(i)
+    return first
+
+
+def _station_connect_many(calls: Sequence[Mapping[str, Any]]) -> list[ConnectResult]:
+    """``station_connect`` for many handshakes (PostgreSQL; the group committer's batch in a boot
+    storm): the known stations without a password in one statement; every other call (an invalid
+    or unknown id, a password to check, a charger's second handshake in the batch) on its own."""
+    taken = [i for i in _first_of_each(calls) if charge_point_id_is_valid(calls[i]["charge_point_id"])]
+    known = _station_connect_known_rows([calls[i] for i in taken])
+    results: dict[int, ConnectResult] = {taken[j]: result for j, result in known.items()}
+    for i, call in enumerate(calls):
+        if i not in results:
+            results[i] = station_connect(**call)
+    return [results[i] for i in range(len(calls))]
+
+
+# The group committer runs a batch's handshakes through this (PostgreSQL only).
+station_connect.many = _station_connect_many  # type: ignore[attr-defined]
 
 
 @transaction.atomic
@@ -357,8 +404,9 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
     fields = ["last_heartbeat", "ocpp_version"]
     for key, attr in _BOOT_FIELDS.items():
         value = details.get(key)
+        value = None if value is None else str(value)[: Station._meta.get_field(attr).max_length]
         if value is not None and getattr(station, attr) != value:
-            setattr(station, attr, str(value)[:50])
+            setattr(station, attr, value)
             fields.append(attr)
     station.ocpp_version = "1.6"
     station.last_heartbeat = now
@@ -374,28 +422,64 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
 
 def _station_boot_sql(*, charge_point_id: str, details: Mapping[str, Any], now: datetime) -> BootResult:
     """``station_boot`` as one statement (a boot storm's hot path); same rules."""
-    table = Station._meta.db_table
-    sets, params = [], []
-    for key, attr in _BOOT_FIELDS.items():
-        value = details.get(key)
-        if value is not None:
-            sets.append(f'"{attr}" = %s')
-            params.append(str(value)[: Station._meta.get_field(attr).max_length])
-    sets += ["ocpp_version = '1.6'", "last_heartbeat = %s",
-             "last_boot_at = CASE WHEN registration_status = %s THEN %s ELSE last_boot_at END"]
-    params += [now, RegistrationStatus.ACCEPTED.value, now, charge_point_id]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE "{table}" s SET {", ".join(sets)} WHERE charge_point_id = %s '
-            f"RETURNING s.id, s.registration_status, s.heartbeat_interval, s.power_limit_w, {_station_event_returning()}",
-            params,
-        )
-        row = cursor.fetchone()
-    if row is None:
+    found = _station_boot_rows([{"charge_point_id": charge_point_id, "details": details, "now": now}])
+    if 0 not in found:
         raise Station.DoesNotExist(charge_point_id)
-    event = _station_event_from_row(row[0], row[4:])
-    publish_station_on_commit(charge_point_id, event)
-    return BootResult(status=row[1], interval=row[2], power_limit_w=row[3])
+    return found[0]
+
+
+def _station_boot_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int, BootResult]:
+    """``station_boot`` for many BootNotifications in one statement: {index of the call: its
+    result}, for the stations that exist. Each station at most once (the caller's duty); a field
+    the charger did not send keeps its stored value; rows locked in id order."""
+    table = Station._meta.db_table
+    attrs = list(_BOOT_FIELDS.values())
+    rows = []
+    for i, call in enumerate(calls):
+        details = call["details"]
+        rows.append([i, call["charge_point_id"], call["now"]] + [
+            None if details.get(key) is None else str(details[key])[: Station._meta.get_field(attr).max_length]
+            for key, attr in _BOOT_FIELDS.items()
+        ])
+    names = ", ".join(f"f{n}" for n in range(len(attrs)))
+    sets = ", ".join(f'"{attr}" = COALESCE(v.f{n}, s."{attr}")' for n, attr in enumerate(attrs))
+    with sql.server_cursor() as cursor:
+        cursor.execute(
+            f"WITH v(i, cp, at, {names}) AS "
+            f"({sql.json_rows_select(('int', 'text', 'timestamptz') + ('text',) * len(attrs))}), "
+            f'locked AS (SELECT s.id, v.i FROM "{table}" s JOIN v ON s.charge_point_id = v.cp '
+            f"ORDER BY s.id FOR NO KEY UPDATE OF s) "
+            f'UPDATE "{table}" s SET {sets}, '
+            f"ocpp_version = '1.6', last_heartbeat = v.at, "
+            f"last_boot_at = CASE WHEN s.registration_status = %s THEN v.at ELSE s.last_boot_at END "
+            f"FROM locked JOIN v ON v.i = locked.i WHERE s.id = locked.id "
+            f"RETURNING locked.i, s.id, s.registration_status, s.heartbeat_interval, s.power_limit_w, "
+            f"{_station_event_returning()}",
+            [sql.json_rows(rows), RegistrationStatus.ACCEPTED.value],
+        )
+        found = cursor.fetchall()
+    results: dict[int, BootResult] = {}
+    for row in sorted(found):  # events in the calls' order
+        event = _station_event_from_row(row[1], row[5:])
+        publish_station_on_commit(event["charge_point_id"], event)
+        results[row[0]] = BootResult(status=row[2], interval=row[3], power_limit_w=row[4])
+    return results
+
+
+def _station_boot_many(calls: Sequence[Mapping[str, Any]]) -> list[BootResult]:
+    """``station_boot`` for a batch of BootNotifications (PostgreSQL; a boot storm): one
+    statement; a charger's second boot in the batch, or an unknown station, on its own."""
+    taken = _first_of_each(calls)
+    booted = _station_boot_rows([calls[i] for i in taken])
+    results: dict[int, BootResult] = {taken[j]: result for j, result in booted.items()}
+    for i, call in enumerate(calls):
+        if i not in results:
+            results[i] = station_boot(**call)
+    return [results[i] for i in range(len(calls))]
+
+
+# The group committer runs a batch's BootNotifications through this (PostgreSQL only).
+station_boot.many = _station_boot_many  # type: ignore[attr-defined]
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from core.gcpolicy import FREEZE_EVERY, QUIET_SECONDS, RECLAIM_AFTER_GONE, GcPolicy
+from core.gcpolicy import FREEZE_EVERY, QUIET_SECONDS, RECLAIM_AFTER_GONE, THRESHOLDS, GcPolicy
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +20,27 @@ def _restore_gc():
 class Cycle:
     def __init__(self) -> None:
         self.me = self
+
+
+def test_tuning_happens_once_before_any_connection() -> None:
+    """What the server's application does as it loads (``csms.asgi``): before the first
+    handshake, and a second call (the first connection's ``start``) changes nothing."""
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    policy = GcPolicy()
+    policy.tune()
+    assert gc.get_threshold() == THRESHOLDS
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    policy.tune()
+    assert gc.get_freeze_count() == 0  # not frozen again: tuned already
+
+
+def test_the_application_tunes_the_collector_as_it_loads() -> None:
+    import csms.asgi  # noqa: F401
+    from core.gcpolicy import policy
+
+    assert policy.tuned
 
 
 def test_survivors_of_a_burst_are_frozen_once_connections_stop_arriving() -> None:
