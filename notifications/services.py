@@ -503,7 +503,7 @@ def session_notices_send(*, notices: Sequence[SessionNotice]) -> None:
             with sql.server_cursor() as cursor:
                 cursor.execute(
                     f'UPDATE "{Transaction._meta.db_table}" t SET end_of_charge_at = v.at '
-                    f"FROM ({sql.json_rows_select(('bigint', 'timestamptz'))}) v(id, at) "
+                    f"FROM ({sql.json_rows_select(('bigint', 'timestamptz'), len(stopped))}) v(id, at) "
                     "WHERE t.id = v.id AND t.end_of_charge_at IS NULL",
                     [sql.json_rows([(tx.pk, tx.stopped_at) for tx in stopped])],
                 )
@@ -660,7 +660,7 @@ def connector_statuses_changed(*, changes: Sequence[StatusChange]) -> None:
             cursor.execute(
                 f'UPDATE "{Transaction._meta.db_table}" t SET end_of_charge_at = '
                 f"CASE WHEN v.status = %s THEN NULL ELSE %s::timestamptz END "
-                f"FROM ({sql.json_rows_select(('bigint', 'integer', 'text'))}) AS v(station_id, connector, status) "
+                f"FROM ({sql.json_rows_select(('bigint', 'integer', 'text'), len(sessions))}) AS v(station_id, connector, status) "
                 f'JOIN "{connectors}" c ON c.station_id = v.station_id AND c.connector_id = v.connector '
                 f"WHERE t.connector_id = c.id AND t.station_id = v.station_id AND t.stopped_at IS NULL AND "
                 f"(v.status = %s AND t.end_of_charge_at IS NOT NULL OR v.status <> %s AND t.end_of_charge_at IS NULL "

@@ -224,7 +224,7 @@ def _station_connect_known_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int,
     with sql.server_cursor() as cursor:
         cursor.execute(
             f"WITH v(i, cp, ch, srv, at, addr) AS "
-            f"({sql.json_rows_select(('int', 'text', 'text', 'text', 'timestamptz', 'text'))}), "
+            f"({sql.json_rows_select(('int', 'text', 'text', 'text', 'timestamptz', 'text'), len(rows))}), "
             f'old AS (SELECT s.id, s.channel_name, v.i FROM "{table}" s JOIN v ON s.charge_point_id = v.cp '
             f"WHERE s.password_hash = '' ORDER BY s.id FOR NO KEY UPDATE OF s) "
             f'UPDATE "{table}" s SET connected = TRUE, channel_name = v.ch, server_id = v.srv, connected_at = v.at, '
@@ -301,7 +301,7 @@ def _station_disconnect_many(calls: Sequence[Mapping[str, Any]]) -> list[bool]:
     with sql.server_cursor() as cursor:
         # Rows locked in id order, as the last-seen writes do: two batches never wait on each other in a circle.
         cursor.execute(
-            f"WITH v(id, ch, at) AS ({sql.json_rows_select(('bigint', 'text', 'timestamptz'))}), "
+            f"WITH v(id, ch, at) AS ({sql.json_rows_select(('bigint', 'text', 'timestamptz'), len(rows))}), "
             f'locked AS (SELECT s.id FROM "{table}" s JOIN v ON s.id = v.id AND s.channel_name = v.ch '
             f"ORDER BY s.id FOR NO KEY UPDATE OF s) "
             f'UPDATE "{table}" s SET connected = FALSE, channel_name = \'\', server_id = \'\', disconnected_at = v.at '
@@ -446,7 +446,7 @@ def _station_boot_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int, BootResu
     with sql.server_cursor() as cursor:
         cursor.execute(
             f"WITH v(i, cp, at, {names}) AS "
-            f"({sql.json_rows_select(('int', 'text', 'timestamptz') + ('text',) * len(attrs))}), "
+            f"({sql.json_rows_select(('int', 'text', 'timestamptz') + ('text',) * len(attrs), len(rows))}), "
             f'locked AS (SELECT s.id, v.i FROM "{table}" s JOIN v ON s.charge_point_id = v.cp '
             f"ORDER BY s.id FOR NO KEY UPDATE OF s) "
             f'UPDATE "{table}" s SET {sets}, '
@@ -502,7 +502,7 @@ def station_last_seen_bulk(*, seen: Mapping[int, tuple[datetime, str]]) -> set[i
     table = Station._meta.db_table
     if connection.vendor == "postgresql":
         statement = (
-            f"WITH v(id, t, ch) AS ({sql.json_rows_select(('bigint', 'timestamptz', 'text'))}), "
+            f"WITH v(id, t, ch) AS ({sql.json_rows_select(('bigint', 'timestamptz', 'text'), len(rows))}), "
             f'locked AS (SELECT s.id FROM "{table}" s JOIN v ON s.id = v.id AND s.channel_name = v.ch '
             f"ORDER BY s.id FOR NO KEY UPDATE OF s SKIP LOCKED) "
             f'UPDATE "{table}" AS s SET last_heartbeat = GREATEST(COALESCE(s.last_heartbeat, v.t), v.t), '
@@ -618,7 +618,7 @@ def _connector_statuses_write(rows: Sequence[tuple[Any, ...]]) -> dict[int, bool
     quote = connection.ops.quote_name
     connectors, stations = quote(Connector._meta.db_table), quote(Station._meta.db_table)
     source = sql.json_rows_select(
-        ("integer", "text", "integer", "text", "text", "timestamptz", "text", "text", "text"))
+        ("integer", "text", "integer", "text", "text", "timestamptz", "text", "text", "text"), len(rows))
     defaults = [Connector._meta.get_field(name).get_default() for name in ("availability", "connector_type", "max_power_kw")]
     with sql.server_cursor() as cursor:
         # The stations first, then their connectors by (station, number): left to itself, the

@@ -613,7 +613,7 @@ def _stations_and_active_transactions(wanted: Sequence[tuple[str, int]]) -> list
         cursor.execute(
             f"SELECT v.i, s.id, (SELECT t.id FROM \"{table}\" t JOIN \"{connectors}\" c ON c.id = t.connector_id "
             f"WHERE t.station_id = s.id AND c.connector_id = v.connector AND v.connector > 0 AND t.stopped_at IS NULL "
-            f"ORDER BY t.started_at DESC LIMIT 1) FROM ({sql.json_rows_select(('integer', 'text', 'integer'))}) "
+            f"ORDER BY t.started_at DESC LIMIT 1) FROM ({sql.json_rows_select(('integer', 'text', 'integer'), len(wanted))}) "
             f'v(i, cp, connector) JOIN "{stations}" s ON s.charge_point_id = v.cp',
             [sql.json_rows([(i, cp, connector) for i, (cp, connector) in enumerate(wanted)])],
         )

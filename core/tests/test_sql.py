@@ -138,3 +138,32 @@ def test_a_station_event_read_with_its_statement_leaves_no_garbage_cycle() -> No
     assert _transformers_left(lambda: events.append(_station_events([station.pk])[station.pk])) == 0
     assert events[0] == station_event(Station.objects.get(pk=station.pk))  # the ORM's reading
     assert events[0]["status"] == "faulted"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 63, 64, 65, 99, 100, 300])
+def test_a_rows_count_never_cuts_a_row_off(count: int) -> None:
+    from django.db import connection
+
+    rows = [(i, f"r{i}") for i in range(count)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql.json_rows_select(('integer', 'text'), count)}) v", [sql.json_rows(rows)])
+        assert cursor.fetchall() == rows
+
+
+def test_a_rows_count_tells_the_planner_how_few_rows_come() -> None:
+    """Without it the planner guesses 100 rows for the document, and a fleet's batches of two or
+    three rows joined whole tables by hash instead of by index."""
+    import json
+
+    from django.db import connection
+
+    def estimate(count: int | None) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql.json_rows_select(('integer',), count)}",
+                           [sql.json_rows([(1,), (2,), (3,)])])
+            plan = cursor.fetchone()[0]
+        return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+
+    assert estimate(None) == 100
+    assert estimate(3) == 4
+    assert estimate(1) == 1
