@@ -397,3 +397,37 @@ async def test_a_lane_hands_its_connection_back_after_each_batch() -> None:
         assert await loop.run_in_executor(lanes._executor, held) is False  # after it, on the same thread
     finally:
         await lanes.aclose()
+
+
+async def test_the_message_log_rides_on_a_batch_when_due_and_a_flush_takes_it_all() -> None:
+    """Log rows wait for a batch at least LOG_EVERY_SECONDS after the last one that took them
+    (or for LOG_ROWS of them); a flush writes them whatever the time."""
+    from unittest import mock
+
+    from stations.protocol import committer as module
+
+    station = await database_sync_to_async(StationFactory)()
+    count = database_sync_to_async(lambda: OcppMessage.objects.filter(station=station).count())
+    lanes = module.GroupCommitter(lanes=1)
+
+    def row(n: int) -> OcppMessage:
+        return OcppMessage(charge_point_id=station.charge_point_id, station_id=station.pk, direction="in",
+                           message_type=2, unique_id=str(n))
+
+    try:
+        with mock.patch.object(module, "LOG_EVERY_SECONDS", 3600):
+            lanes.log(row(1))
+            await lanes.run(rename, pk=station.pk, name="first")  # the first batch takes what waits
+            assert await count() == 1
+            lanes.log(row(2))
+            await lanes.run(rename, pk=station.pk, name="second")  # not due: the row waits
+            assert await count() == 1
+            for n in range(module.LOG_ROWS):
+                lanes.log(row(100 + n))
+            await lanes.run(rename, pk=station.pk, name="third")  # enough rows: due
+            assert await count() == 2 + module.LOG_ROWS
+            lanes.log(row(3))
+            await lanes.flush()
+            assert await count() == 3 + module.LOG_ROWS
+    finally:
+        await lanes.aclose()
