@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,6 +27,8 @@ from stations.models import (
     RegistrationStatus,
     Station,
 )
+
+R = TypeVar("R")  # what a batch form returns for each call
 
 logger = logging.getLogger(__name__)
 
@@ -260,17 +262,27 @@ def _first_of_each(calls: Sequence[Mapping[str, Any]]) -> list[int]:
     return first
 
 
+def _statement_then_each(
+    calls: Sequence[Mapping[str, Any]], taken: Sequence[int],
+    statement: Callable[[list[Mapping[str, Any]]], dict[int, R]], one: Callable[..., R],
+) -> list[R]:
+    """The results of ``calls``, in order: those ``taken`` from one batch ``statement`` (which
+    returns ``{index among them: result}`` for the ones it could decide), every other call on its
+    own through ``one``, after the statement and in the calls' order."""
+    done = statement([calls[i] for i in taken])
+    results = {taken[j]: result for j, result in done.items()}
+    for i, call in enumerate(calls):
+        if i not in results:
+            results[i] = one(**call)
+    return [results[i] for i in range(len(calls))]
+
+
 def _station_connect_many(calls: Sequence[Mapping[str, Any]]) -> list[ConnectResult]:
     """``station_connect`` for many handshakes (PostgreSQL; the group committer's batch in a boot
     storm): the known stations without a password in one statement; every other call (an invalid
     or unknown id, a password to check, a charger's second handshake in the batch) on its own."""
     taken = [i for i in _first_of_each(calls) if charge_point_id_is_valid(calls[i]["charge_point_id"])]
-    known = _station_connect_known_rows([calls[i] for i in taken])
-    results: dict[int, ConnectResult] = {taken[j]: result for j, result in known.items()}
-    for i, call in enumerate(calls):
-        if i not in results:
-            results[i] = station_connect(**call)
-    return [results[i] for i in range(len(calls))]
+    return _statement_then_each(calls, taken, _station_connect_known_rows, station_connect)
 
 
 # The group committer runs a batch's handshakes through this (PostgreSQL only).
@@ -469,13 +481,7 @@ def _station_boot_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int, BootResu
 def _station_boot_many(calls: Sequence[Mapping[str, Any]]) -> list[BootResult]:
     """``station_boot`` for a batch of BootNotifications (PostgreSQL; a boot storm): one
     statement; a charger's second boot in the batch, or an unknown station, on its own."""
-    taken = _first_of_each(calls)
-    booted = _station_boot_rows([calls[i] for i in taken])
-    results: dict[int, BootResult] = {taken[j]: result for j, result in booted.items()}
-    for i, call in enumerate(calls):
-        if i not in results:
-            results[i] = station_boot(**call)
-    return [results[i] for i in range(len(calls))]
+    return _statement_then_each(calls, _first_of_each(calls), _station_boot_rows, station_boot)
 
 
 # The group committer runs a batch's BootNotifications through this (PostgreSQL only).
