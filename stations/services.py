@@ -402,6 +402,12 @@ _BOOT_FIELDS = {
 }
 
 
+def _boot_detail(details: Mapping[str, Any], key: str, attr: str) -> str | None:
+    """What a BootNotification says of one field, cut to its column; None when it says nothing."""
+    value = details.get(key)
+    return None if value is None else str(value)[: Station._meta.get_field(attr).max_length]
+
+
 @transaction.atomic
 def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datetime) -> BootResult:
     """A BootNotification: store what the charger says about itself; answer by registration.
@@ -415,8 +421,7 @@ def station_boot(*, charge_point_id: str, details: Mapping[str, Any], now: datet
     station = Station.objects.select_for_update(no_key=True).get(charge_point_id=charge_point_id)
     fields = ["last_heartbeat", "ocpp_version"]
     for key, attr in _BOOT_FIELDS.items():
-        value = details.get(key)
-        value = None if value is None else str(value)[: Station._meta.get_field(attr).max_length]
+        value = _boot_detail(details, key, attr)
         if value is not None and getattr(station, attr) != value:
             setattr(station, attr, value)
             fields.append(attr)
@@ -450,8 +455,7 @@ def _station_boot_rows(calls: Sequence[Mapping[str, Any]]) -> dict[int, BootResu
     for i, call in enumerate(calls):
         details = call["details"]
         rows.append([i, call["charge_point_id"], call["now"]] + [
-            None if details.get(key) is None else str(details[key])[: Station._meta.get_field(attr).max_length]
-            for key, attr in _BOOT_FIELDS.items()
+            _boot_detail(details, key, attr) for key, attr in _BOOT_FIELDS.items()
         ])
     names = ", ".join(f"f{n}" for n in range(len(attrs)))
     sets = ", ".join(f'"{attr}" = COALESCE(v.f{n}, s."{attr}")' for n, attr in enumerate(attrs))
