@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +52,11 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "kind", "dedup_key"], name="notification_unique_dedup"),
+        ]
+        indexes = [
+            # The unread count every push carries: an index-only count of the user's unread ones
+            # (with the user's index alone, a driver with 700 unread took 9 ms to count).
+            models.Index(fields=["user"], condition=Q(in_app=True, read_at__isnull=True), name="notification_unread"),
         ]
 
 
