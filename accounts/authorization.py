@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -60,24 +61,60 @@ def id_tag_authorize(
     """
     if connection.vendor == "postgresql":
         row = _id_tag_row(id_tag, check_concurrent, exclude_transaction_id)
-        if row is None:
-            return IdTagInfo(status=INVALID)
-        (tag_status, expiry_date, user_id, user_active, parent_tag, parent_status, parent_expiry, concurrent) = row
-        tag = IdTag(status=tag_status, expiry_date=expiry_date)
-        # user_active is NULL when the tag has no user (or it is gone): the LEFT JOIN found nothing.
-        user_blocked = user_active is not None and not user_active
-        parent = IdTag(status=parent_status, expiry_date=parent_expiry) if parent_tag is not None else None
-        concurrent = bool(concurrent)
-    else:
-        orm_tag = IdTag.objects.select_related("user", "parent").filter(id_tag=id_tag).first()
-        if orm_tag is None:
-            return IdTagInfo(status=INVALID)
-        tag, user_id = orm_tag, orm_tag.user_id
-        user_blocked = orm_tag.user is not None and not orm_tag.user.is_active
-        parent = orm_tag.parent if orm_tag.parent_id and orm_tag.parent else None
-        parent_tag = parent.id_tag if parent is not None else None
-        concurrent = None  # asked below, only when it can decide
+        return _info_from_row(row, now=now, check_concurrent=check_concurrent)
+    orm_tag = IdTag.objects.select_related("user", "parent").filter(id_tag=id_tag).first()
+    if orm_tag is None:
+        return IdTagInfo(status=INVALID)
+    parent = orm_tag.parent if orm_tag.parent_id and orm_tag.parent else None
 
+    def concurrent() -> bool:  # asked only when it can decide
+        from transactions.models import Transaction
+
+        active = Transaction.objects.filter(id_tag=id_tag, stopped_at__isnull=True)
+        if exclude_transaction_id is not None:
+            active = active.exclude(pk=exclude_transaction_id)
+        return active.exists()
+
+    return _decide(
+        tag=orm_tag, user_id=orm_tag.user_id, user_blocked=orm_tag.user is not None and not orm_tag.user.is_active,
+        parent=parent, parent_tag=parent.id_tag if parent is not None else None, concurrent=concurrent,
+        now=now, check_concurrent=check_concurrent,
+    )
+
+
+def _id_tag_authorize_many(calls: Sequence[Mapping[str, Any]]) -> list[IdTagInfo]:
+    """``id_tag_authorize`` for many calls (keyword arguments each) in one statement, the same
+    decisions (PostgreSQL; the group committer runs a batch's Authorize messages through it)."""
+    rows = _id_tag_rows([
+        (call["id_tag"], call.get("check_concurrent", True), call.get("exclude_transaction_id")) for call in calls
+    ])
+    return [
+        _info_from_row(row, now=call["now"], check_concurrent=call.get("check_concurrent", True))
+        for call, row in zip(calls, rows)
+    ]
+
+
+id_tag_authorize.many = _id_tag_authorize_many  # type: ignore[attr-defined]
+
+
+def _info_from_row(row: Sequence[Any] | None, *, now: datetime, check_concurrent: bool) -> IdTagInfo:
+    """The decision on one row of the hand-written query (None: no such tag)."""
+    if row is None:
+        return IdTagInfo(status=INVALID)
+    (tag_status, expiry_date, user_id, user_active, parent_tag, parent_status, parent_expiry, concurrent) = row
+    # user_active is NULL when the tag has no user (or it is gone): the LEFT JOIN found nothing.
+    return _decide(
+        tag=IdTag(status=tag_status, expiry_date=expiry_date), user_id=user_id,
+        user_blocked=user_active is not None and not user_active,
+        parent=IdTag(status=parent_status, expiry_date=parent_expiry) if parent_tag is not None else None,
+        parent_tag=parent_tag, concurrent=lambda: bool(concurrent), now=now, check_concurrent=check_concurrent,
+    )
+
+
+def _decide(
+    *, tag: IdTag, user_id: int | None, user_blocked: bool, parent: IdTag | None, parent_tag: str | None,
+    concurrent: Callable[[], bool], now: datetime, check_concurrent: bool,
+) -> IdTagInfo:
     if tag.status == IdTagStatus.BLOCKED or user_blocked:
         return IdTagInfo(status=BLOCKED, parent_id_tag=parent_tag, user_id=user_id)
     if tag.is_expired(now):
@@ -88,18 +125,8 @@ def id_tag_authorize(
             return IdTagInfo(status=BLOCKED, parent_id_tag=parent_tag, user_id=user_id)
         if parent.is_expired(now):
             return IdTagInfo(status=EXPIRED, parent_id_tag=parent_tag, user_id=user_id)
-    if check_concurrent:
-        if concurrent is None:
-            from transactions.models import Transaction
-
-            active = Transaction.objects.filter(id_tag=id_tag, stopped_at__isnull=True)
-            if exclude_transaction_id is not None:
-                active = active.exclude(pk=exclude_transaction_id)
-            concurrent = active.exists()
-        if concurrent:
-            return IdTagInfo(
-                status=CONCURRENT_TX, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id
-            )
+    if check_concurrent and concurrent():
+        return IdTagInfo(status=CONCURRENT_TX, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id)
     return IdTagInfo(status=ACCEPTED, expiry_date=tag.expiry_date, parent_id_tag=parent_tag, user_id=user_id)
 
 
@@ -159,3 +186,33 @@ def _id_tag_row(id_tag: str, check_concurrent: bool, exclude_transaction_id: int
     with connection.cursor() as cursor:
         cursor.execute(_id_tag_sql(check_concurrent, exclude), params)
         return cursor.fetchone()
+
+
+_ID_TAG_MANY_SQL: list[str] = []
+
+
+def _id_tag_rows(wanted: Sequence[tuple[str, bool, int | None]]) -> list[tuple[Any, ...] | None]:
+    """``_id_tag_row`` for many (id tag, check concurrent, excluded transaction) in one statement:
+    the rows in the same order, None for an unknown tag."""
+    from core import sql
+
+    if not _ID_TAG_MANY_SQL:
+        from transactions.models import Transaction
+
+        user_model = IdTag._meta.get_field("user").related_model
+        tags, users, txs = IdTag._meta.db_table, user_model._meta.db_table, Transaction._meta.db_table
+        _ID_TAG_MANY_SQL.append(
+            "SELECT v.i, t.status, t.expiry_date, t.user_id, u.is_active, p.id_tag, p.status, p.expiry_date, "
+            f'v.concurrent AND EXISTS (SELECT 1 FROM "{txs}" tx WHERE tx.id_tag = v.tag AND tx.stopped_at IS NULL '
+            "AND (v.exclude IS NULL OR tx.id <> v.exclude)) "
+            "FROM ({values}) v(i, tag, concurrent, exclude) "
+            f'JOIN "{tags}" t ON t.id_tag = v.tag LEFT JOIN "{users}" u ON u.id = t.user_id '
+            f'LEFT JOIN "{tags}" p ON p.id = t.parent_id'
+        )
+    statement = _ID_TAG_MANY_SQL[0].format(values=sql.json_rows_select(("integer", "text", "boolean", "bigint"), len(wanted)))
+    with sql.server_cursor() as cursor:
+        cursor.execute(statement, [sql.json_rows([
+            (i, tag, concurrent, exclude if concurrent else None) for i, (tag, concurrent, exclude) in enumerate(wanted)
+        ])])
+        found = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+    return [found.get(i) for i in range(len(wanted))]

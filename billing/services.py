@@ -85,6 +85,38 @@ def _tariff_with_periods(*, station: Station) -> tuple[Tariff | None, list[Tarif
     return tariff, periods
 
 
+def tariffs_with_periods_many(*, stations: Sequence[Station]) -> dict[int | None, tuple[Tariff | None, list[TariffPeriod]]]:
+    """``_tariff_with_periods`` for many stations in one statement (PostgreSQL; a batch of
+    StartTransactions): keyed by the station's ``tariff_id``, None for the default tariff (or
+    no tariff at all: ``(None, [])``)."""
+    wanted = sorted({station.tariff_id for station in stations if station.tariff_id is not None})
+    names, select = sql.columns(Tariff, "t")
+    period_names, period_select = sql.columns(TariffPeriod, "p")
+    table = Tariff._meta.db_table
+    with sql.server_cursor() as cursor:
+        cursor.execute(
+            f'SELECT {select}, {period_select} FROM "{table}" t '
+            f'LEFT JOIN "{TariffPeriod._meta.db_table}" p ON p.tariff_id = t.id '
+            f"WHERE t.id = {sql.any_of('bigint')} "
+            f'OR t.id = (SELECT id FROM "{table}" WHERE is_default LIMIT 1) ORDER BY t.id, p.start_time, p.id',
+            [sql.json_list(wanted)],
+        )
+        rows = cursor.fetchall()
+    count = len(names)
+    found: dict[int, tuple[Tariff, list[TariffPeriod]]] = {}
+    for row in rows:
+        if row[0] not in found:
+            found[row[0]] = (sql.instance(Tariff, names, row[:count]), [])
+        if row[count] is not None:
+            found[row[0]][1].append(sql.instance(TariffPeriod, period_names, row[count:]))
+    by_station: dict[int | None, tuple[Tariff | None, list[TariffPeriod]]] = {
+        tariff_id: found[tariff_id] for tariff_id in wanted if tariff_id in found
+    }
+    default = next((value for value in found.values() if value[0].is_default), None)
+    by_station[None] = default if default is not None else (None, [])
+    return by_station
+
+
 def tariff_spec(*, station: Station, tariff: Tariff | None, periods: list[TariffPeriod] | None = None) -> TariffSpec:
     """What a session at this station would be priced with, as a snapshot-able value.
     ``periods``: the tariff's periods in order, when the caller read them already."""
@@ -112,16 +144,20 @@ def tariff_spec(*, station: Station, tariff: Tariff | None, periods: list[Tariff
 
 # --- Sessions ---------------------------------------------------------------------------------
 
-def session_start_pricing(*, transaction: Transaction, save: bool = True) -> None:
+def session_start_pricing(
+    *, transaction: Transaction, save: bool = True,
+    tariff_periods: tuple[Tariff | None, list[TariffPeriod] | None] | None = None,
+) -> None:
     """Copy the tariff in force onto a new session, so later tariff edits never change it.
 
     Also opens the session's billing state and ties an authorised guest payment hold (same id
     tag, not yet used) to the session. Runs inside the caller's atomic block. ``save=False``: on a
     session not inserted yet, only set its fields; the caller inserts the row, then calls
-    ``session_billing_open``.
+    ``session_billing_open``. ``tariff_periods``: the station's tariff and its periods, read
+    already (``tariffs_with_periods_many``).
     """
     station = transaction.station
-    tariff, periods = _tariff_with_periods(station=station)
+    tariff, periods = tariff_periods if tariff_periods is not None else _tariff_with_periods(station=station)
     spec = tariff_spec(station=station, tariff=tariff, periods=periods)
     transaction.tariff = tariff
     transaction.tariff_snapshot = {
@@ -145,10 +181,23 @@ def session_billing_open(*, transaction: Transaction) -> None:
     else:
         SessionBilling.objects.get_or_create(transaction=transaction)
     if transaction.user_id is None and transaction.id_tag:
-        Payment.objects.filter(
-            kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.AUTHORIZED, transaction__isnull=True,
-            id_tag=transaction.id_tag,
-        ).update(transaction=transaction, updated_at=timezone.now())
+        _tie_payment_hold(transaction)
+
+
+def _tie_payment_hold(transaction: Transaction) -> None:
+    Payment.objects.filter(
+        kind=PaymentKind.SESSION_HOLD, status=PaymentStatus.AUTHORIZED, transaction__isnull=True,
+        id_tag=transaction.id_tag,
+    ).update(transaction=transaction, updated_at=timezone.now())
+
+
+def session_billing_open_many(*, transactions: Sequence[Transaction]) -> None:
+    """``session_billing_open`` for many new sessions: their billing states in one statement
+    (PostgreSQL; a batch of StartTransactions)."""
+    sql.insert_many([SessionBilling(transaction_id=tx.pk) for tx in transactions], on_conflict_nothing=True)
+    for tx in transactions:
+        if tx.user_id is None and tx.id_tag:  # a guest: tie its payment hold (rare on this path)
+            _tie_payment_hold(tx)
 
 
 def session_cost_update(*, transaction: Transaction, now: datetime, save: bool = True) -> list[str]:
@@ -198,14 +247,7 @@ def session_settle(
             tx = Transaction.objects.select_for_update(of=("self",)).select_related("station", "connector").get(
                 pk=transaction_id
             )
-        if tx.stopped_at is None:
-            raise InvalidInput(_("The session has not stopped yet."))
-        fields = [*save_fields, *session_idle_track(transaction=tx, now=tx.stopped_at, save=False)]
-        spec = TariffSpec.from_snapshot(tx.tariff_snapshot)
-        pricing = _price(tx, spec, end=tx.stopped_at)
-        tx.cost = pricing.total
-        tx.cost_items = pricing.items_as_dicts()
-        fields += ["cost", "cost_items"]
+        fields = _settled_fields(tx, save_fields)
         if connection.vendor == "postgresql":
             sql.update_fields(tx, fields)
         else:
@@ -213,16 +255,48 @@ def session_settle(
         if tx.user_id is not None:
             _debit_session(tx, first=first)
         else:
-            hold = Payment.objects.filter(transaction=tx, kind=PaymentKind.SESSION_HOLD).first()
-            if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
-                payment_id = hold.pk
-                db_transaction.on_commit(EnqueueOnCommit(_enqueue, "payment_capture", payment_id), robust=True)
+            _capture_hold_on_commit(tx)
         if connection.vendor == "postgresql":
             sql.insert(SessionBilling(transaction_id=tx.pk), on_conflict_nothing=True)
         else:
             SessionBilling.objects.get_or_create(transaction=tx)
         db_transaction.on_commit(EnqueueOnCommit(_enqueue, "receipt_send", tx.pk), robust=True)
         return tx
+
+
+def session_settle_many(*, settled: Sequence[tuple[Transaction, Sequence[str]]]) -> None:
+    """``session_settle(locked=…, save_fields=…, first=True)`` for many sessions stopping in this
+    database transaction (PostgreSQL; a batch of StopTransactions): one UPDATE for the sessions,
+    one statement for the drivers' debits, one for the billing states. The sessions must be
+    locked and of different drivers (each driver's balance moves once in the statement)."""
+    changes = [(tx, _settled_fields(tx, save_fields)) for tx, save_fields in settled]
+    sql.update_many(Transaction, changes)
+    _debit_sessions([tx for tx, _fields in changes if tx.user_id is not None])
+    for tx, _fields in changes:
+        if tx.user_id is None:
+            _capture_hold_on_commit(tx)
+    sql.insert_many([SessionBilling(transaction_id=tx.pk) for tx, _fields in changes], on_conflict_nothing=True)
+    for tx, _fields in changes:
+        db_transaction.on_commit(EnqueueOnCommit(_enqueue, "receipt_send", tx.pk), robust=True)
+
+
+def _settled_fields(tx: Transaction, save_fields: Sequence[str]) -> list[str]:
+    """The final cost and line items on a stopped session (and its idle time); the fields to save."""
+    if tx.stopped_at is None:
+        raise InvalidInput(_("The session has not stopped yet."))
+    fields = [*save_fields, *session_idle_track(transaction=tx, now=tx.stopped_at, save=False)]
+    spec = TariffSpec.from_snapshot(tx.tariff_snapshot)
+    pricing = _price(tx, spec, end=tx.stopped_at)
+    tx.cost = pricing.total
+    tx.cost_items = pricing.items_as_dicts()
+    return [*fields, "cost", "cost_items"]
+
+
+def _capture_hold_on_commit(tx: Transaction) -> None:
+    """A guest session's authorised payment hold is captured after commit."""
+    hold = Payment.objects.filter(transaction=tx, kind=PaymentKind.SESSION_HOLD).first()
+    if hold is not None and hold.status == PaymentStatus.AUTHORIZED:
+        db_transaction.on_commit(EnqueueOnCommit(_enqueue, "payment_capture", hold.pk), robust=True)
 
 
 def session_costs_refresh(*, now: datetime) -> int:
@@ -304,6 +378,30 @@ def _debit_session(tx: Transaction, *, first: bool = False) -> None:
             user_id=tx.user_id, amount=difference, kind=LedgerKind.ADJUSTMENT, transaction_id=tx.pk,
             reason=f"Session #{tx.pk} re-priced",
         )
+
+
+def _debit_sessions(txs: Sequence[Transaction]) -> None:
+    """``_debit_session(tx, first=True)`` for sessions of different drivers in one statement: each
+    driver's balance moves by its session's cost and the entries record the balances after."""
+    if len(txs) <= 1 or len({tx.user_id for tx in txs}) != len(txs):
+        for tx in txs:
+            _debit_session(tx, first=True)
+        return
+    users, ledger = User._meta.db_table, LedgerEntry._meta.db_table
+    rows = [(tx.user_id, -Decimal(tx.cost).quantize(Decimal("0.01")), tx.pk, f"Session #{tx.pk}") for tx in txs]
+    with sql.server_cursor() as cursor:
+        cursor.execute(
+            f"WITH v(user_id, amount, tx, reason) AS ({sql.json_rows_select(('bigint', 'numeric', 'bigint', 'text'), len(rows))}), "
+            f'u AS (UPDATE "{users}" SET balance = balance + v.amount FROM v WHERE "{users}".id = v.user_id '
+            f'RETURNING "{users}".id, balance, currency) '
+            f'INSERT INTO "{ledger}" (user_id, kind, amount, currency, balance_after, transaction_id, reason, '
+            "external_ref, created_by_id, created_at) "
+            "SELECT v.user_id, %s, v.amount, u.currency, u.balance, v.tx, v.reason, '', NULL, %s "
+            "FROM v JOIN u ON u.id = v.user_id",
+            [sql.json_rows(rows), LedgerKind.SESSION.value, timezone.now()],
+        )
+        if cursor.rowcount != len(rows):  # a driver gone: the batch runs again, one session at a time
+            raise NotFound(_("Unknown user."))
 
 
 def _charged(transaction_id: int) -> tuple[Decimal | None, bool]:

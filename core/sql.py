@@ -270,3 +270,22 @@ def server_cursor() -> Any:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def insert_many(objs: Sequence[models.Model], *, on_conflict_nothing: bool = False, returning: str = "") -> list[tuple[Any, ...]]:
+    """New rows of one model in one INSERT (``insert_rows``), every concrete field but an unset
+    primary key. Returns the ``returning`` rows; the instances are not given their keys (the
+    caller matches the rows to them by what it knows is unique among them)."""
+    if not objs:
+        return []
+    meta = objs[0]._meta
+    targets = [f for f in meta.concrete_fields if not (f.primary_key and getattr(objs[0], f.attname) is None)]
+    types = [f.cast_db_type(connection) for f in targets]
+    rows = [
+        # A JSON field's value goes into the document as it is (``get_db_prep_save`` would wrap it).
+        [getattr(obj, f.attname) if type_ == "jsonb" else f.get_db_prep_save(f.pre_save(obj, add=True), connection)
+         for f, type_ in zip(targets, types)]
+        for obj in objs
+    ]
+    return insert_rows(meta.db_table, [f'"{f.column}"' for f in targets], types, rows,
+                       on_conflict_nothing=on_conflict_nothing, returning=returning)
