@@ -98,6 +98,10 @@ from django.utils import timezone
 from transactions.models import Transaction
 Transaction.objects.filter(station__charge_point_id__startswith="BENCH-", stopped_at__isnull=True).update(
     stopped_at=timezone.now(), stop_reason="Other")
+# Every session notifies its driver, and nobody reads the benchmark drivers' notifications: each
+# run would start with more unread ones to count for every push (28 ms a count after twenty runs).
+from notifications.models import Notification
+Notification.objects.filter(user__email__startswith="bench", read_at__isnull=True).update(read_at=timezone.now())
 """
     subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True)
 
