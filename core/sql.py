@@ -13,10 +13,14 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 M = TypeVar("M", bound=models.Model)
 
@@ -28,18 +32,48 @@ def columns(model: type[models.Model], alias: str) -> tuple[tuple[str, ...], str
     return tuple(f.attname for f in fields), ", ".join(f'{alias}."{f.column}"' for f in fields)
 
 
+def _connection() -> Any:
+    """The default database's connection object itself.
+
+    ``connection`` (imported from ``django.db``) is a proxy that looks the connection up in an
+    asgiref ``Local`` on every attribute access, a measurable cost on the hot path; the helpers
+    below look it up once per call here and use the object."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def instance(model: type[M], names: Sequence[str], values: Sequence[Any]) -> M:
-    """A model instance from database values (what ``Model.from_db`` does for the ORM)."""
+    """A model instance from database values (what ``Model.from_db`` does for the ORM).
+
+    ``Model.__init__`` was about 9% of the database thread's CPU: it sends ``pre_init`` and
+    ``post_init`` and sets each field through its descriptor. For a model whose ``__init__``,
+    ``from_db`` and field descriptors are Django's own and that has no ``pre_init``/``post_init``
+    receivers (checked on every call: receivers may be connected at any time), the instance is
+    built the way that path ends up: a ``ModelState`` (not adding, this database) and the values
+    in ``__dict__``. Fields not in ``names`` are left out, i.e. deferred, as ``from_db`` does.
+    Anything else goes through ``from_db``."""
+    conn = _connection()
     names = tuple(names)
-    converters = _converters(model, names)
-    if converters:
+    loader = _loader(conn, model, names)
+    if loader.converters:
         values = list(values)
-        for index, field, functions in converters:
+        for index, field, functions in loader.converters:
             value = values[index]
             for function in functions:
-                value = function(value, field, connection)
+                value = function(value, field, conn)
             values[index] = value
-    return model.from_db(connection.alias, list(names), list(values))
+    if (
+        loader.plain and len(values) == len(names)
+        and not pre_init.has_listeners(model) and not post_init.has_listeners(model)
+    ):
+        obj = model.__new__(model)
+        state = ModelState()
+        state.adding = False
+        state.db = conn.alias
+        attributes = obj.__dict__
+        attributes["_state"] = state
+        attributes.update(zip(names, values))
+        return obj
+    return model.from_db(conn.alias, list(names), list(values))
 
 
 def bare(model: type[M], **fields: Any) -> M:
@@ -51,36 +85,91 @@ def bare(model: type[M], **fields: Any) -> M:
     return obj
 
 
-_CONVERTERS: dict[tuple[str, type[models.Model], tuple[str, ...]], list[tuple[int, Any, list[Any]]]] = {}
+class _Loader(NamedTuple):
+    converters: list[tuple[int, Any, list[Any]]]  # (index in names, field, converter functions)
+    plain: bool  # True when ``instance`` may build the instance without ``Model.__init__``
 
 
-def _converters(model: type[models.Model], names: tuple[str, ...]) -> list[tuple[int, Any, list[Any]]]:
-    """Which columns need converting from the driver's value (JSON text, SQLite times…), cached."""
-    key = (connection.vendor, model, names)
-    found = _CONVERTERS.get(key)
+_LOADERS: dict[tuple[str, type[models.Model], tuple[str, ...]], _Loader] = {}
+
+
+def _loader(conn: Any, model: type[models.Model], names: tuple[str, ...]) -> _Loader:
+    """How ``instance`` turns these columns into an instance of ``model``, worked out once per
+    database vendor, model and column list: which columns need converting from the driver's
+    value (JSON text, SQLite times…), and whether the shortcut past ``Model.__init__`` gives
+    the same instance (see ``_plain_model``; the columns must also be the model's concrete
+    fields in their declared order, which is how ``from_db`` reads them)."""
+    key = (conn.vendor, model, names)
+    found = _LOADERS.get(key)
     if found is None:
-        by_attname = {f.attname: f for f in model._meta.concrete_fields}
-        found = []
+        fields = model._meta.concrete_fields
+        by_attname = {f.attname: f for f in fields}
+        converters = []
         for index, name in enumerate(names):
             field = by_attname[name]
-            functions = list(connection.ops.get_db_converters(field)) + list(field.get_db_converters(connection))
+            functions = list(conn.ops.get_db_converters(field)) + list(field.get_db_converters(conn))
             if functions:
-                found.append((index, field, functions))
-        _CONVERTERS[key] = found
+                converters.append((index, field, functions))
+        in_order = names == tuple(f.attname for f in fields if f.attname in names)
+        found = _LOADERS[key] = _Loader(converters, in_order and _plain_model(model))
     return found
 
 
+def _plain_model(model: type[models.Model]) -> bool:
+    """Whether ``Model.__init__`` on database values would do no more than set ``_state`` and put
+    each value in the instance's ``__dict__`` (receivers of ``pre_init``/``post_init`` aside,
+    which ``instance`` checks on each call): the model keeps Django's ``__init__``,
+    ``from_db`` and ``__setattr__``, and every concrete field's descriptor is Django's plain one,
+    whose ``__set__`` (a foreign key's id) only stores the value on a new instance."""
+    if (
+        model._meta.abstract
+        or model.__init__ is not models.Model.__init__
+        or model.from_db.__func__ is not models.Model.from_db.__func__  # type: ignore[attr-defined]
+        or model.__setattr__ is not models.Model.__setattr__
+    ):
+        return False
+    for field in model._meta.concrete_fields:
+        # The class attribute as ``setattr`` would find it (``getattr`` on the class would call it).
+        descriptor = next(
+            (klass.__dict__[field.attname] for klass in model.__mro__ if field.attname in klass.__dict__), None
+        )
+        if type(descriptor) not in (DeferredAttribute, ForeignKeyDeferredAttribute):
+            return False
+    return True
+
+
 def update_fields(obj: models.Model, fields: Iterable[str]) -> None:
-    """``obj.save(update_fields=fields)`` as one UPDATE by primary key, without the ORM compiler."""
-    names = list(dict.fromkeys(fields))
+    """``obj.save(update_fields=fields)`` as one UPDATE by primary key, without the ORM compiler.
+
+    The statement and its fields are worked out once per model and field list (``_update_plan``):
+    only the values are read on each call."""
+    names = tuple(fields)
     if not names:
         return
-    meta = obj._meta
-    targets = [meta.get_field(name) for name in names]
-    assignments = ", ".join(f'"{field.column}" = %s' for field in targets)
-    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in targets]
-    with connection.cursor() as cursor:
-        cursor.execute(f'UPDATE "{meta.db_table}" SET {assignments} WHERE "{meta.pk.column}" = %s', [*params, obj.pk])
+    conn = _connection()
+    statement, targets = _update_plan(conn.vendor, type(obj), names)
+    params = [field.get_db_prep_save(getattr(obj, field.attname), conn) for field in targets]
+    params.append(obj.pk)
+    with conn.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+_UPDATE_PLANS: dict[tuple[str, type[models.Model], tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
+def _update_plan(vendor: str, model: type[models.Model], names: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """``update_fields``' statement and target fields for this field list (a name given twice is
+    set once), cached by vendor, model and the list as given: the callers pass a handful of
+    fixed lists, so the cache stays small."""
+    key = (vendor, model, names)
+    found = _UPDATE_PLANS.get(key)
+    if found is None:
+        meta = model._meta
+        targets = [meta.get_field(name) for name in dict.fromkeys(names)]
+        assignments = ", ".join(f'"{field.column}" = %s' for field in targets)
+        statement = f'UPDATE "{meta.db_table}" SET {assignments} WHERE "{meta.pk.column}" = %s'
+        found = _UPDATE_PLANS[key] = (statement, targets)
+    return found
 
 
 def insert(obj: models.Model, *, on_conflict_nothing: bool = False) -> bool:
@@ -102,34 +191,74 @@ def _insert(
     obj: models.Model, *, on_conflict_nothing: bool = False, with_sql: str = "", with_params: Sequence[Any] = (),
     taken: dict[str, str] | None = None,
 ) -> tuple[Any, ...] | None:
+    conn = _connection()
     meta = obj._meta
     taken = taken or {}
-    targets = [f for f in meta.concrete_fields if not (f.primary_key and getattr(obj, f.attname) is None)]
-    names = ", ".join(f'"{f.column}"' for f in targets)
+    model = type(obj)
+    unset_keys = tuple(name for name in _key_attnames(model) if getattr(obj, name) is None)
+    statement, sources = _insert_plan(conn.vendor, model, unset_keys, on_conflict_nothing, tuple(taken.items()))
     params = list(with_params)
-    values = []
-    for f in targets:
-        if f.name in taken:
-            values.append(taken[f.name])
-        else:
-            values.append("%s")
-            params.append(f.get_db_prep_save(f.pre_save(obj, add=True), connection))
-    conflict = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
-    returning = ", ".join([f'"{meta.pk.column}"'] + [f'"{meta.get_field(name).column}"' for name in taken])
-    if taken:
-        source = next(iter(taken.values())).split(".")[0]
-        rows = f'SELECT {", ".join(values)} FROM {source}'
-    else:
-        rows = f'VALUES ({", ".join(values)})'
-    with connection.cursor() as cursor:
-        cursor.execute(f'{with_sql} INSERT INTO "{meta.db_table}" ({names}) {rows}{conflict} RETURNING {returning}', params)
+    for field, pre_save in sources:
+        value = field.pre_save(obj, add=True) if pre_save else getattr(obj, field.attname)
+        params.append(field.get_db_prep_save(value, conn))
+    with conn.cursor() as cursor:
+        cursor.execute(with_sql + statement, params)
         row = cursor.fetchone()
     if row is None:
         return None
     setattr(obj, meta.pk.attname, row[0])
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = conn.alias
     return tuple(row[1:])
+
+
+_INSERT_PLANS: dict[tuple[Any, ...], tuple[str, list[tuple[Any, bool]]]] = {}
+
+
+@functools.cache
+def _key_attnames(model: type[models.Model]) -> tuple[str, ...]:
+    """The attnames of the model's primary-key columns (one, but for a composite key)."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.primary_key)
+
+
+def _insert_plan(
+    vendor: str, model: type[models.Model], unset_keys: tuple[str, ...], on_conflict_nothing: bool,
+    taken: tuple[tuple[str, str], ...],
+) -> tuple[str, list[tuple[Any, bool]]]:
+    """``_insert``'s statement (all but the ``WITH`` part, which the caller puts in front) and the
+    fields whose values it takes as parameters, in order, each with whether its ``pre_save``
+    must run. Worked out once for each model, primary-key columns left unset (``unset_keys``:
+    the database gives them), ``on_conflict_nothing`` and the ``taken`` fields and sources.
+
+    ``pre_save(obj, add=True)`` sets an auto_now/auto_now_add field's value, among other things a
+    field class may do; the base ``Field.pre_save`` only reads the attribute, which ``_insert``
+    then does itself."""
+    key = (vendor, model, unset_keys, on_conflict_nothing, taken)
+    found = _INSERT_PLANS.get(key)
+    if found is None:
+        meta = model._meta
+        given = dict(taken)
+        targets = [f for f in meta.concrete_fields if f.attname not in unset_keys]
+        names = ", ".join(f'"{f.column}"' for f in targets)
+        values = []
+        sources = []
+        for f in targets:
+            if f.name in given:
+                values.append(given[f.name])
+            else:
+                values.append("%s")
+                sources.append((f, getattr(f.pre_save, "__func__", None) is not models.Field.pre_save))
+        conflict = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
+        returning = ", ".join([f'"{meta.pk.column}"'] + [f'"{meta.get_field(name).column}"' for name in given])
+        if given:
+            source = next(iter(given.values())).split(".")[0]
+            rows = f'SELECT {", ".join(values)} FROM {source}'
+        else:
+            rows = f'VALUES ({", ".join(values)})'
+        # The leading space: with no WITH part the text is the same as before the cache.
+        statement = f' INSERT INTO "{meta.db_table}" ({names}) {rows}{conflict} RETURNING {returning}'
+        found = _INSERT_PLANS[key] = (statement, sources)
+    return found
 
 
 def update_many(model: type[models.Model], changes: Sequence[tuple[models.Model, Sequence[str]]]) -> None:
