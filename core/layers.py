@@ -40,6 +40,9 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
+# Which of KEYS exist: 1 or 0 for each, in order.
+_EXISTS_SCRIPT = "local found = {} for i, key in ipairs(KEYS) do found[i] = redis.call('EXISTS', key) end return found"
+
 
 class SlimQueue:
     """What channels-redis uses of its per-channel ``BoundedQueue``: ``empty``, ``qsize``,
@@ -149,10 +152,8 @@ class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
             by_host.setdefault(self.consistent_hash(group), []).append(group)
         found: set[str] = set()
         for index, names in by_host.items():
-            pipeline = self.connection(index).pipeline(transaction=False)
-            for name in names:
-                pipeline.exists(self._group_key(name))
-            for name, exists in zip(names, await pipeline.execute()):
-                if exists:
-                    found.add(name)
+            # One script call, not a pipeline of one EXISTS per group: redis-py builds and
+            # parses each pipelined command in Python (4 % of the server's CPU at saturation).
+            flags = await self.connection(index).eval(_EXISTS_SCRIPT, len(names), *map(self._group_key, names))
+            found.update(name for name, flag in zip(names, flags) if flag)
         return found
