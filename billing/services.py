@@ -62,27 +62,11 @@ def tariff_for_station(*, station: Station) -> Tariff | None:
 
 def _tariff_with_periods(*, station: Station) -> tuple[Tariff | None, list[TariffPeriod] | None]:
     """``tariff_for_station`` and the tariff's periods in one hand-written query (PostgreSQL;
-    every StartTransaction runs it). Elsewhere: the ORM, periods read by ``tariff_spec``."""
+    ``tariffs_with_periods_many`` for the one station). Elsewhere: the ORM, periods read by
+    ``tariff_spec``."""
     if connection.vendor != "postgresql":
         return tariff_for_station(station=station), None
-    names, select = sql.columns(Tariff, "t")
-    period_names, period_select = sql.columns(TariffPeriod, "p")
-    table = Tariff._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT {select}, {period_select} FROM "{table}" t '
-            f'LEFT JOIN "{TariffPeriod._meta.db_table}" p ON p.tariff_id = t.id '
-            f'WHERE t.id = COALESCE(%s, (SELECT id FROM "{table}" WHERE is_default LIMIT 1)) '
-            "ORDER BY p.start_time, p.id",
-            [station.tariff_id],
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        return None, None
-    count = len(names)
-    tariff = sql.instance(Tariff, names, rows[0][:count])
-    periods = [sql.instance(TariffPeriod, period_names, row[count:]) for row in rows if row[count] is not None]
-    return tariff, periods
+    return tariffs_with_periods_many(stations=[station])[station.tariff_id]
 
 
 def tariffs_with_periods_many(*, stations: Sequence[Station]) -> dict[int | None, tuple[Tariff | None, list[TariffPeriod]]]:
