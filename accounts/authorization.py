@@ -5,10 +5,10 @@ The OCPP 1.6 ``IdTagInfo`` statuses: Accepted, Blocked, Expired, Invalid, Concur
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -194,7 +194,7 @@ _ID_TAG_MANY_SQL: list[str] = []
 def _id_tag_rows(wanted: Sequence[tuple[str, bool, int | None]]) -> list[tuple[Any, ...] | None]:
     """``_id_tag_row`` for many (id tag, check concurrent, excluded transaction) in one statement:
     the rows in the same order, None for an unknown tag."""
-    from core import sql
+    from core import sql  # a module name ``_id_tag_sql`` uses for its statement
 
     if not _ID_TAG_MANY_SQL:
         from transactions.models import Transaction
