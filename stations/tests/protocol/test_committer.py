@@ -257,7 +257,9 @@ def test_after_commit_work_is_handed_back_and_runs_in_savepoints() -> None:
     assert [i.ok for i in items] == [True, True] and seen == [] and len(hooks) == 2
     assert set(Station.objects.values_list("name", flat=True)) == {"A", "B"}
     _run_hooks(hooks, [])
-    assert seen == ["A", "B"]
+    # All together first, without savepoints: A failed there, so that pass was rolled back and
+    # each ran again in its own savepoint.
+    assert seen == ["A", "A", "B"]
     descriptions = dict(Station.objects.values_list("pk", "description"))
     assert descriptions[a.pk] != "noted A"  # the failing hook rolled back alone...
     assert descriptions[b.pk] == "noted B"  # ...and the other one's write stands
@@ -297,9 +299,11 @@ def test_callbacks_of_one_kind_run_together_and_alone_if_that_fails(fail_jointly
 
     Noted.joint_calls, Noted.fail_jointly = [], fail_jointly
     _run_hooks([Noted(a.pk, "A"), other, Noted(b.pk, "B")], [])
+    # A failing joint call (the first call: "other" comes after it) fails the pass of all
+    # together; in the savepoints' pass it fails again, rolls back alone, and each callback then
+    # runs on its own.
     assert seen == ["other"]
-    assert Noted.joint_calls == [["A", "B"]]
-    # A failing joint call rolls back alone, and each callback then runs on its own.
+    assert Noted.joint_calls == [["A", "B"]] * (2 if fail_jointly else 1)
     how = "alone" if fail_jointly else "together"
     assert dict(Station.objects.values_list("pk", "description")) == {a.pk: f"{how} A", b.pk: f"{how} B"}
 
@@ -332,6 +336,50 @@ def test_live_events_leave_with_the_answers_not_with_the_after_commit_work() -> 
     hooks: list[Any] = []
     _execute(items, [], events, hooks)
     assert [e["name"] for _, e in events] == ["B"] and len(hooks) == 1
+
+
+def test_clean_after_commit_work_makes_no_savepoints() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stations.protocol.committer import _run_hooks
+
+    a, b = StationFactory(), StationFactory()
+    seen: list[str] = []
+    items = [item(rename_then_notify, pk=a.pk, name="A", seen=seen),
+             item(rename_then_notify, pk=b.pk, name="B", seen=seen)]
+    hooks: list[Any] = []
+    _execute(items, [], [], hooks)
+    Noted.joint_calls, Noted.fail_jointly = [], False
+    with CaptureQueriesContext(connection) as queries:
+        _run_hooks(hooks + [Noted(a.pk, "A")], [])
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+    assert seen == ["A", "B"]
+    assert dict(Station.objects.values_list("pk", "description")) == {a.pk: "together A", b.pk: "noted B"}
+
+
+def test_what_failed_after_commit_work_noted_is_taken_back_before_each_runs_alone() -> None:
+    from unittest import mock
+
+    from core.events import publish
+    from core.tasks import enqueue, enqueue_many
+    from core.tests.test_enqueue import record
+    from stations.protocol.committer import _run_hooks
+
+    def noting() -> None:  # notes a task and an event directly, not at the commit
+        enqueue(record, 1)
+        publish("dashboard", {"type": "noted"})
+
+    def failing() -> None:
+        raise RuntimeError("broken hook")
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    with mock.patch.object(record, "delay") as single, mock.patch.object(enqueue_many, "delay") as many:
+        _run_hooks([noting, failing], events)
+    single.assert_called_once_with(1)  # once, from the savepoints' pass
+    many.assert_not_called()
+    assert events == [("dashboard", {"type": "noted"})]
 
 
 def test_the_tasks_a_batch_of_after_commit_work_enqueues_leave_as_one_message() -> None:
