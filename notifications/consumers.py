@@ -7,7 +7,8 @@ none. Anonymous connections are closed with 4401.
 
 The consumer joins ``core.events.user_group(user.id)`` and forwards every ``live.event`` (and
 each event of a ``live.events`` batch, one frame each) as JSON: ``{"type": "notification",
-"notification": {...}, "unread": n}`` when one arrives, and ``{"type": "notification.read",
+"notification": {...}, "unread": n}`` when one arrives (the count as it was up to that one,
+added here: the writer's push carries none), and ``{"type": "notification.read",
 "ids": [...], "unread": n}`` when some were read elsewhere. On connect it sends
 ``{"type": "hello", "unread": n}``. Clients may send ``{"type": "read", "id": n}`` or
 ``{"type": "read_all"}``.
@@ -70,12 +71,21 @@ class NotificationConsumer(CancellableLayerReceiveMixin, AsyncJsonWebsocketConsu
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        await self.send_json(message["event"])
+        await self._forward([message["event"]])
 
     async def live_events(self, message: dict[str, Any]) -> None:
         # Several events of one batch in one channel-layer message (stations.protocol.committer):
         # the browser still gets one frame per event, in order.
-        for event in message["events"]:
+        await self._forward(message["events"])
+
+    async def _forward(self, events: list[dict[str, Any]]) -> None:
+        # A new notification's push leaves the writer without its unread count: it is counted
+        # here, for the users who listen only, as it was up to that notification.
+        ids = [e["notification"]["id"] for e in events if e.get("type") == "notification" and "unread" not in e]
+        counts = await self._unread_up_to(ids) if ids else {}
+        for event in events:
+            if event.get("type") == "notification" and "unread" not in event:
+                event = {**event, "unread": counts[event["notification"]["id"]]}
             await self.send_json(event)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
@@ -112,6 +122,12 @@ class NotificationConsumer(CancellableLayerReceiveMixin, AsyncJsonWebsocketConsu
         from notifications.selectors import notification_unread_count
 
         return notification_unread_count(user=self.user)
+
+    @database_sync_to_async
+    def _unread_up_to(self, ids: list[int]) -> dict[int, int]:
+        from notifications.selectors import notification_unread_counts_up_to
+
+        return notification_unread_counts_up_to(user=self.user, ids=ids)
 
     @database_sync_to_async
     def _mark_read(self, notification_id: int) -> None:

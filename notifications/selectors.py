@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from notifications import messages
@@ -23,6 +23,17 @@ def notification_list(*, user: User, unread: bool | None = None) -> QuerySet[Not
 
 def notification_unread_count(*, user: User) -> int:
     return Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+
+
+def notification_unread_counts_up_to(*, user: User, ids: list[int]) -> dict[int, int]:
+    """For each of the user's notification ids, how many unread in-app ones the user had up to
+    and including it (the count a push of that notification carries), in one query."""
+    if not ids:
+        return {}
+    counts = Notification.objects.filter(
+        user=user, in_app=True, read_at__isnull=True, pk__lte=max(ids)
+    ).aggregate(**{f"n{i}": Count("pk", filter=Q(pk__lte=pk)) for i, pk in enumerate(ids)})
+    return {pk: int(counts[f"n{i}"] or 0) for i, pk in enumerate(ids)}
 
 
 def notification_preference_list(*, user: User) -> list[dict[str, Any]]:

@@ -143,3 +143,33 @@ async def test_a_batch_of_events_is_forwarded_one_frame_each_in_order(connect):
     assert [await ws.receive_json_from(timeout=5) for _ in events] == events
     assert await ws.receive_nothing(timeout=0.2)
     await ws.disconnect()
+
+
+async def test_a_batch_of_new_notifications_is_forwarded_with_the_unread_count_up_to_each(connect):
+    from channels.layers import get_channel_layer
+
+    from core.events import user_group
+    from notifications.services import notification_payload
+
+    user = await make_user()
+    ws, connected, _ = await connect(f"/ws/notifications/?token={await sync_to_async(token_for)(user)}")
+    assert connected
+    assert await ws.receive_json_from(timeout=5) == {"type": "hello", "unread": 0}
+
+    @sync_to_async
+    def stored_pushes():
+        # Three stored without a push of their own, the middle one read already: what the writer
+        # hands the channel layer for a batch (``notifications_send_many``).
+        made = [Notification.objects.create(user=user, kind=NotificationKind.LOW_BALANCE, dedup_key=key,
+                                            title="Low balance", in_app=True) for key in "xyz"]
+        Notification.objects.filter(pk=made[1].pk).update(read_at=made[1].created_at)
+        return [{"type": "notification", "notification": notification_payload(n)} for n in made]
+
+    pushes = await stored_pushes()
+    await get_channel_layer().group_send(user_group(user.pk), {"type": "live.events", "events": pushes})
+    forwarded = [await ws.receive_json_from(timeout=5) for _ in pushes]
+    assert await ws.receive_nothing(timeout=0.2)
+    assert [(e["notification"]["id"], e["unread"]) for e in forwarded] == [
+        (pushes[0]["notification"]["id"], 1), (pushes[1]["notification"]["id"], 1),
+        (pushes[2]["notification"]["id"], 2)]
+    await ws.disconnect()
